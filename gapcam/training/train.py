@@ -1,0 +1,167 @@
+"""Seeded training of :class:`~gapcam.training.network.LaneChangeNet` on an ImageFolder.
+
+Images go through the runtime's own preprocessing (:func:`gapcam.dataset.load_resized` then
+:func:`gapcam.preprocess.normalize`), so there is no second, subtly different pipeline.
+Augmentation is a horizontal flip (a left camera mirrored is a right camera: same labels) and a
+mild brightness/contrast jitter on the ``uint8`` images.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from tqdm import tqdm
+
+from gapcam.dataset import load_resized, scan_folder
+from gapcam.model_card import InputSpec
+from gapcam.preprocess import normalize
+from gapcam.training.network import DEFAULT_WIDTHS, LaneChangeNet
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.05
+    val_fraction: float = 0.1
+    seed: int = 0
+    threads: int = 2
+    widths: tuple[int, ...] = DEFAULT_WIDTHS
+
+
+def _augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    flip = rng.random(len(batch)) < 0.5
+    batch = batch.copy()
+    batch[flip] = batch[flip, :, ::-1]
+    gain = rng.uniform(0.8, 1.2, (len(batch), 1, 1, 1)).astype(np.float32)
+    bias = rng.uniform(-15, 15, (len(batch), 1, 1, 1)).astype(np.float32)
+    return np.clip(batch.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+
+
+def _confusion(y: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
+    m = np.zeros((n, n), dtype=np.int64)
+    np.add.at(m, (y, p), 1)
+    return m
+
+
+def train(
+    data_dir: str | Path,
+    out_path: str | Path,
+    config: TrainConfig | None = None,
+    spec: InputSpec | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train and save a checkpoint (``.pt``) with weights, classes, input spec and report.
+
+    Returns the report (validation accuracy, confusion matrix, history, wall time).
+    """
+    cfg = config or TrainConfig()
+    spec = spec or InputSpec()
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    t_start = time.time()
+
+    folder = scan_folder(data_dir)
+    classes = folder.classes
+    images = load_resized(folder, spec, progress=progress)
+    targets = folder.targets()
+    order = rng.permutation(len(images))
+    n_val = max(1, int(round(len(images) * cfg.val_fraction)))
+    val_idx, train_idx = order[:n_val], order[n_val:]
+
+    net = LaneChangeNet(len(classes), cfg.widths)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
+    total = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=total, pct_start=0.15
+    )
+
+    history = []
+    bar = tqdm(total=total, desc="train", disable=not progress, unit="step")
+    for epoch in range(cfg.epochs):
+        net.train()
+        perm = rng.permutation(train_idx)
+        loss_sum = correct = seen = 0
+        for s in range(0, len(perm), cfg.batch_size):
+            idx = perm[s : s + cfg.batch_size]
+            x = torch.from_numpy(normalize(_augment(images[idx], rng), spec))
+            y = torch.from_numpy(targets[idx])
+            logits = net(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += float(loss) * len(idx)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(idx)
+            bar.update(1)
+            bar.set_postfix(
+                epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}"
+            )
+        val_acc, _ = _evaluate(net, images[val_idx], targets[val_idx], spec)
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": loss_sum / seen,
+                "train_acc": correct / seen,
+                "val_acc": val_acc,
+            }
+        )
+        bar.write(
+            f"epoch {epoch + 1}/{cfg.epochs}: loss {loss_sum / seen:.4f} "
+            f"train acc {correct / seen:.4f} val acc {val_acc:.4f}"
+        )
+    bar.close()
+
+    val_acc, pred = _evaluate(net, images[val_idx], targets[val_idx], spec)
+    report = {
+        "val_accuracy": val_acc,
+        "val_confusion": _confusion(targets[val_idx], pred, len(classes)).tolist(),
+        "classes": list(classes),
+        "train_images": int(len(train_idx)),
+        "val_images": int(n_val),
+        "history": history,
+        "wall_time_s": round(time.time() - t_start, 1),
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
+        "data": str(Path(data_dir)),
+        "torch": torch.__version__,
+    }
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "state_dict": net.state_dict(),
+            "classes": list(classes),
+            "widths": list(cfg.widths),
+            "input": asdict(spec),
+            "report": report,
+        },
+        out_path,
+    )
+    out_path.with_suffix(".report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+@torch.no_grad()
+def _evaluate(
+    net: LaneChangeNet, images: np.ndarray, targets: np.ndarray, spec: InputSpec, batch: int = 256
+) -> tuple[float, np.ndarray]:
+    net.eval()
+    preds = []
+    for s in range(0, len(images), batch):
+        x = torch.from_numpy(normalize(images[s : s + batch], spec))
+        preds.append(net(x).argmax(1).numpy())
+    pred = np.concatenate(preds)
+    return float((pred == targets).mean()), pred
