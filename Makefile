@@ -25,7 +25,7 @@ lint: setup
 
 # Reproduce the shipped model from scratch (data -> train -> export -> evaluate).
 model: setup
-	bash scripts/make_model.sh $(VENV)
+	$(PY) -m gapcam.training.make_model
 
 clean:
 	rm -rf build out runs $(VENV)

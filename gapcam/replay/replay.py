@@ -1,0 +1,393 @@
+"""Offline replay of a rosbag2 through the node's code path, into an output bag and a report.
+
+Every camera frame goes through :class:`gapcam.stream.StreamProcessor` - the class the ROS node
+calls - with one smoother per camera, in header-stamp order per camera, and the decision message
+is built by the node's own field functions. So what replay writes is what the node would have
+published for the same frames (``latency_ms`` aside: it measures this machine).
+
+The output bag gets, per camera: ``<ns>/lane_change/decision`` (``gapcam_msgs/LaneChangeDecision``),
+``<ns>/lane_change/overlay/compressed`` (JPEG CAM overlay), optionally the input camera topic,
+plus ``/diagnostics`` once per second of recorded time and the ground-truth topic when present.
+All output messages are stamped with the input image's header stamp (the bag time as well), so
+output and input line up in any player.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gapcam.decision import SmoothingConfig
+from gapcam.errors import GapcamError, ImageDecodeError
+from gapcam.pipeline import Pipeline
+from gapcam.replay import bag_io, messages
+from gapcam.replay.collect import CameraStats, ChangeCollector, FrameRecord, Reorder
+from gapcam.replay.topics import (
+    DIAGNOSTICS_TOPIC,
+    Camera,
+    find_ground_truth,
+    select_cameras,
+)
+from gapcam.stream import StreamProcessor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReplayOptions:
+    """Everything that shapes a replay besides the input and output paths."""
+
+    model: str | Path = ""
+    backend: str = "auto"
+    topics: list[str] | None = None
+    prefer: str = "raw"  #: transport when a camera is recorded raw and compressed
+    storage: str = "mcap"
+    distro: str = bag_io.DEFAULT_DISTRO
+    copy_images: bool = True
+    overlays: bool = True
+    overlay_scale: float = 1.0
+    overlay_quality: int = 80
+    overlay_alpha: float = 0.45
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    cam_class: str = "predicted"
+    cam_threshold: float | None = None
+    reorder_window: int = 8
+    ground_truth_topic: str | None = None
+    report: bool = True
+    progress: bool = True
+    max_frames: int | None = None
+    diagnostics_period_s: float = 1.0
+
+
+@dataclass
+class ReplaySummary:
+    """What a replay did; also written as ``summary.json`` in the report folder."""
+
+    input_bag: str
+    output_bag: str
+    report_dir: str | None
+    model_id: str
+    cameras: dict[str, dict[str, Any]]
+    frames: int
+    skipped: int
+    wall_s: float
+    fps: float
+    recorded_s: float
+    realtime_factor: float
+    status: str = "complete"  #: complete | truncated | interrupted
+    error: str | None = None
+    accuracy: float | None = None
+    records: list[FrameRecord] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "records"}
+        return d
+
+
+class ReplayInterrupted(KeyboardInterrupt):
+    """Ctrl-C during replay; carries the summary of the (valid) partial output."""
+
+    def __init__(self, summary: ReplaySummary) -> None:
+        super().__init__("interrupted")
+        self.summary = summary
+
+
+def replay_bag(
+    in_bag: str | Path,
+    out_bag: str | Path,
+    options: ReplayOptions,
+    *,
+    pipeline: Pipeline | None = None,
+    on_frame: Callable[[FrameRecord], None] | None = None,
+) -> ReplaySummary:
+    """Replay ``in_bag`` into ``out_bag`` (+ report in ``<out_bag>_report/``).
+
+    Raises :class:`GapcamError` (after closing the output) when the input turns out truncated or
+    corrupt, and :class:`ReplayInterrupted` on Ctrl-C; in both cases the output bag and the
+    report hold every frame replayed so far.
+    """
+    in_bag, out_bag = Path(in_bag), Path(out_bag)
+    if out_bag.exists():
+        raise GapcamError(f"{out_bag}: already exists; choose a new output path or delete it")
+    reader = bag_io.open_reader(in_bag)
+    try:
+        topics = bag_io.list_topics(reader)
+        cameras = select_cameras(topics, options.topics, options.prefer)
+        gt_topic = find_ground_truth(topics, options.ground_truth_topic)
+        if pipeline is None:
+            kwargs: dict[str, Any] = {"cam_class": options.cam_class}
+            if options.cam_threshold is not None:
+                kwargs["cam_threshold"] = options.cam_threshold
+            pipeline = Pipeline.from_model(options.model, options.backend, **kwargs)
+        job = _Replay(reader, in_bag, out_bag, cameras, gt_topic, pipeline, options, on_frame)
+        return job.run()
+    finally:
+        reader.close()
+
+
+class _Replay:
+    """One replay run: reads, reorders, processes and writes; state lives here, not in globals."""
+
+    def __init__(
+        self,
+        reader: Any,
+        in_bag: Path,
+        out_bag: Path,
+        cameras: list[Camera],
+        gt_topic: str | None,
+        pipeline: Pipeline,
+        opt: ReplayOptions,
+        on_frame: Callable[[FrameRecord], None] | None,
+    ) -> None:
+        self.reader, self.in_bag, self.out_bag = reader, in_bag, out_bag
+        self.cameras = {c.topic: c for c in cameras}
+        self.gt_topic = gt_topic
+        self.opt = opt
+        self.on_frame = on_frame
+        self.processor = StreamProcessor(pipeline, opt.smoothing)
+        self.store = bag_io.typestore(opt.distro)
+        self.collector = ChangeCollector(self.processor)
+        self.reorder = {t: Reorder(opt.reorder_window) for t in self.cameras}
+        self.stats = {c.base: CameraStats() for c in cameras}
+        self.records: list[FrameRecord] = []
+        self.truth: dict[tuple[str, int], str] = {}
+        self.t0_ns: int | None = None
+        self.frames = 0
+        self.period_ns = int(opt.diagnostics_period_s * 1e9)
+
+    # ------------------------------------------------------------------------------ main loop
+    def run(self) -> ReplaySummary:
+        conns = [
+            c for c in self.reader.connections if c.topic in self.cameras or c.topic == self.gt_topic
+        ]
+        total = sum(c.count for c in self.cameras.values())
+        if self.opt.max_frames:
+            total = min(total, self.opt.max_frames)
+        writer = bag_io.BagWriter(self.out_bag, self.opt.storage, distro=self.opt.distro)
+        writer.set_custom_data("gapcam.replay.input", str(self.in_bag))
+        writer.set_custom_data("gapcam.model_id", self.processor.pipeline.backend.model_id)
+        writer.set_custom_data("gapcam.cameras", ",".join(self.cameras))
+        self.writer = writer
+        status, error = "complete", None
+        bar = _progress(total, self.opt.progress)
+        self.bar = bar
+        start = time.perf_counter()
+        try:
+            try:
+                for conn, bag_ts, raw in bag_io.iter_messages(self.reader, conns):
+                    if conn.topic == self.gt_topic:
+                        self._ground_truth(conn, bag_ts, raw)
+                        continue
+                    self._receive(conn, bag_ts, raw)
+                    if self.opt.max_frames and self.frames >= self.opt.max_frames:
+                        break
+            except bag_io.BagCorruptError as exc:
+                status, error = "truncated", str(exc)
+            if not (self.opt.max_frames and self.frames >= self.opt.max_frames):
+                for topic, buf in self.reorder.items():
+                    for stamp, item in buf.drain():
+                        self._process(self.cameras[topic], stamp, item)
+        except KeyboardInterrupt:
+            status = "interrupted"
+        finally:
+            wall = time.perf_counter() - start
+            bar.close()
+            for cam in self.cameras.values():
+                self._diagnostics(cam, force=True)
+            writer.close()
+        summary = self._summary(wall, status, error)
+        if self.opt.report:
+            from gapcam.replay.report import write_report
+
+            summary.report_dir = str(write_report(summary, self.collector, self.processor.classes))
+        if status == "interrupted":
+            raise ReplayInterrupted(summary)
+        if status == "truncated":
+            raise GapcamError(
+                f"{self.in_bag}: bag is truncated or corrupt after {self.frames} frames "
+                f"({error}); {self.out_bag} is valid and holds those frames"
+            )
+        return summary
+
+    def _receive(self, conn: Any, bag_ts: int, raw: bytes) -> None:
+        """Deserialise a camera message, copy it to the output, queue it for stamp order."""
+        cam = self.cameras[conn.topic]
+        try:
+            msg = self.store.deserialize_cdr(raw, cam.msgtype)
+        except Exception as exc:  # a corrupt record: skip it, like a bad frame on the wire
+            self._skip(cam, f"undecodable {cam.msgtype} message: {bag_io.one_line(exc)}")
+            return
+        stamp = bag_io.stamp_ns(msg.header) or bag_ts  # zero stamps: fall back to bag time
+        if self.opt.copy_images:
+            self.writer.write_raw(
+                cam.topic, cam.msgtype, raw, stamp, conn.msgdef.data or None, conn.digest or None
+            )
+        for due_stamp, item in self.reorder[cam.topic].push(stamp, msg):
+            self._process(cam, due_stamp, item)
+
+    def _process(self, cam: Camera, stamp: int, msg: Any) -> None:
+        if self.opt.max_frames and self.frames >= self.opt.max_frames:
+            return
+        received = time.perf_counter()
+        try:
+            image = messages.image_from_msg(cam.msgtype, msg, what=cam.topic)
+        except ImageDecodeError as exc:
+            self._skip(cam, str(exc))
+            return
+        if self.t0_ns is None:
+            self.t0_ns = stamp
+        out = self.processor.process(cam.base, image, stamp, msg.header.frame_id, received)
+        self.writer.write(
+            cam.decision_topic, bag_io.DECISION, messages.decision_msg(self.store, out), stamp
+        )
+        if self.opt.overlays:
+            overlay = self.processor.render(
+                image, out, alpha=self.opt.overlay_alpha, scale=self.opt.overlay_scale
+            )
+            self.writer.write(
+                cam.overlay_topic,
+                bag_io.COMPRESSED_IMAGE,
+                messages.compressed_image_msg(
+                    self.store, stamp, out.frame_id, overlay, self.opt.overlay_quality
+                ),
+                stamp,
+            )
+        self.collector.add(cam.base, image, out, self.t0_ns)
+        res = out.result
+        record = FrameRecord(
+            camera=cam.base,
+            frame_id=out.frame_id,
+            stamp_ns=stamp,
+            decision=res.classes.index(out.decision.label),
+            raw_decision=res.class_index,
+            probabilities=tuple(round(float(p), 5) for p in res.probabilities),
+            smoothed=tuple(round(float(p), 5) for p in out.decision.probabilities),
+            latency_ms=round(out.latency_ms, 3),
+            truth=self.truth.get((out.frame_id, stamp)),
+        )
+        self.records.append(record)
+        self.stats[cam.base].add(stamp, out.latency_ms, out.decision.label)
+        self.frames += 1
+        self.bar.update(1)
+        if self.on_frame is not None:
+            self.on_frame(record)
+        self._diagnostics(cam)
+
+    def _skip(self, cam: Camera, reason: str) -> None:
+        st = self.stats[cam.base]
+        st.skipped += 1
+        st.last_error = reason
+        self.bar.update(1)
+        if st.skipped <= 3:
+            print(f"gapcam replay: warning: {cam.topic}: skipped frame: {reason}", file=sys.stderr)
+
+    def _ground_truth(self, conn: Any, bag_ts: int, raw: bytes) -> None:
+        self.writer.write_raw(
+            conn.topic, conn.msgtype, raw, bag_ts, conn.msgdef.data or None, conn.digest or None
+        )
+        try:
+            d = json.loads(self.store.deserialize_cdr(raw, "std_msgs/msg/String").data)
+            self.truth[(str(d["frame_id"]), int(d["stamp_ns"]))] = str(d["label"])
+        except Exception as exc:  # a malformed label must not stop a replay
+            log.warning("ignoring malformed ground-truth message: %s", bag_io.one_line(exc))
+
+    # ---------------------------------------------------------------------------- diagnostics
+    def _diagnostics(self, cam: Camera, force: bool = False) -> None:
+        """One ``DiagnosticArray`` per camera and ``diagnostics_period_s`` of recorded time."""
+        st = self.stats[cam.base]
+        if st.last_stamp is None:
+            return
+        if st.next_report_ns is None:
+            st.next_report_ns = st.last_stamp + self.period_ns
+        if not force and st.last_stamp < st.next_report_ns:
+            return
+        st.next_report_ns = st.last_stamp + self.period_ns
+        window = st.take_window()
+        if not window and not force:
+            return
+        level = messages.DIAG_WARN if st.skipped else messages.DIAG_OK
+        text = f"{st.decision}; {st.skipped} frame(s) skipped" if st.skipped else st.decision
+        values = {
+            "frames": st.frames,
+            "skipped_frames": st.skipped,
+            "input_rate_hz": f"{st.rate_hz():.2f}",
+            "latency_mean_ms": f"{np.mean(window):.2f}" if window else "nan",
+            "latency_max_ms": f"{max(window):.2f}" if window else "nan",
+            "decision": st.decision,
+            "model_id": self.processor.pipeline.backend.model_id,
+            "out_of_order_frames": self.reorder[cam.topic].late,
+            "last_error": st.last_error,
+        }
+        msg = messages.diagnostic_array(
+            self.store,
+            st.last_stamp,
+            [(level, f"gapcam_replay: {cam.base}", text, cam.namespace, values)],
+        )
+        self.writer.write(DIAGNOSTICS_TOPIC, bag_io.DIAGNOSTIC_ARRAY, msg, st.last_stamp)
+
+    # -------------------------------------------------------------------------------- summary
+    def _summary(self, wall: float, status: str, error: str | None) -> ReplaySummary:
+        cams: dict[str, dict[str, Any]] = {}
+        span = 0.0
+        for cam in self.cameras.values():
+            st = self.stats[cam.base]
+            rec_s = (
+                (st.last_stamp - st.first_stamp) / 1e9 if st.frames and st.last_stamp else 0.0
+            )
+            span = max(span, rec_s)
+            cams[cam.base] = {
+                "topic": cam.topic,
+                "type": cam.msgtype,
+                "frames": st.frames,
+                "skipped": st.skipped,
+                "out_of_order": self.reorder[cam.topic].late,
+                "decision_changes": self.collector.changes.get(cam.base, 0),
+                "input_rate_hz": round(st.rate_hz(), 3),
+                "latency_mean_ms": round(st.latency_sum / st.frames, 3) if st.frames else None,
+                "latency_max_ms": round(st.latency_max, 3),
+                "decision_topic": cam.decision_topic,
+                "overlay_topic": cam.overlay_topic if self.opt.overlays else None,
+            }
+        for r in self.records:  # labels may be stored after their frame: resolve at the end
+            if r.truth is None:
+                r.truth = self.truth.get((r.frame_id, r.stamp_ns))
+        labelled = [r for r in self.records if r.truth is not None]
+        classes = self.processor.classes
+        acc = (
+            sum(classes[r.decision] == r.truth for r in labelled) / len(labelled)
+            if labelled
+            else None
+        )
+        return ReplaySummary(
+            input_bag=str(self.in_bag),
+            output_bag=str(self.out_bag),
+            report_dir=None,
+            model_id=self.processor.pipeline.backend.model_id,
+            cameras=cams,
+            frames=self.frames,
+            skipped=sum(s.skipped for s in self.stats.values()),
+            wall_s=round(wall, 3),
+            fps=round(self.frames / wall, 2) if wall > 0 else 0.0,
+            recorded_s=round(span, 3),
+            realtime_factor=round(span / wall, 3) if wall > 0 else 0.0,
+            status=status,
+            error=error,
+            accuracy=None if acc is None else round(acc, 4),
+            records=self.records,
+        )
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, unit="frame", desc="replay", disable=not enabled, dynamic_ncols=True, leave=False
+    )

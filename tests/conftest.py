@@ -1,0 +1,48 @@
+"""Shared fixtures: the shipped model and small real images made on the fly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL = REPO / "models" / "lane_change.onnx"
+
+
+@pytest.fixture(scope="session")
+def shipped_model() -> Path:
+    return SHIPPED_MODEL
+
+
+@pytest.fixture(scope="session")
+def pipeline(shipped_model):
+    from gapcam.pipeline import Pipeline
+
+    return Pipeline.from_model(shipped_model)
+
+
+@pytest.fixture(scope="session")
+def scene_image() -> np.ndarray:
+    """A 640x480 synthetic rear-side camera frame with a blocking vehicle."""
+    from gapcam.synth import render_scene
+
+    return render_scene(7, size=(640, 480), side="left", label="blocked")[0]
+
+
+@pytest.fixture()
+def image_files(tmp_path, scene_image) -> dict[str, Path]:
+    """The same scene as colour JPEG, colour PNG, grayscale PNG and a 16-bit PNG."""
+    files = {
+        "jpg": tmp_path / "frame.jpg",
+        "png": tmp_path / "frame.png",
+        "gray": tmp_path / "gray.png",
+        "png16": tmp_path / "deep.png",
+    }
+    cv2.imwrite(str(files["jpg"]), scene_image)
+    cv2.imwrite(str(files["png"]), scene_image)
+    cv2.imwrite(str(files["gray"]), cv2.cvtColor(scene_image, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(files["png16"]), scene_image.astype(np.uint16) * 257)
+    return files

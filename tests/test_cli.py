@@ -1,0 +1,210 @@
+"""The `gapcam` command line: happy paths and every user error path (one line, non-zero exit)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from gapcam.cli import main
+from gapcam.model_card import card_path_for
+
+
+def _run(argv, capsys):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_predict_writes_overlays_and_predictions(tmp_path, image_files, shipped_model, capsys):
+    out = tmp_path / "out"
+    code, stdout, _ = _run(
+        [
+            "predict",
+            image_files["jpg"],
+            image_files["gray"],
+            image_files["png16"],
+            "--out",
+            out,
+            "--model",
+            shipped_model,
+        ],
+        capsys,
+    )
+    assert code == 0
+    records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(records) == 3
+    for r in records:
+        assert set(r) >= {"image", "decision", "probabilities", "box"}
+        assert r["decision"] in r["probabilities"]
+        assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        overlay = cv2.imread(str(out / r["overlay"]))
+        assert overlay.shape == (480, 640, 3)
+        if r["box"] is not None:
+            x0, y0, x1, y1 = r["box"]
+            assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 480
+
+
+def test_predict_on_a_directory_with_one_corrupt_image_keeps_the_others(
+    tmp_path, image_files, shipped_model, capsys
+):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    shutil.copy(image_files["jpg"], d / "a.jpg")
+    (d / "b.jpg").write_bytes(image_files["jpg"].read_bytes()[:3000])  # truncated
+    code, _, err = _run(["predict", d, "--out", tmp_path / "o", "--model", shipped_model], capsys)
+    assert code == 1
+    assert "truncated JPEG" in err and "b.jpg" in err
+    assert len((tmp_path / "o" / "predictions.jsonl").read_text().splitlines()) == 1
+
+
+def test_predict_matches_the_core(tmp_path, image_files, shipped_model, pipeline, capsys):
+    _run(["predict", image_files["png"], "--out", tmp_path, "--model", shipped_model], capsys)
+    rec = json.loads((tmp_path / "predictions.jsonl").read_text())
+    r = pipeline.analyze(cv2.imread(str(image_files["png"])))
+    assert rec["decision"] == r.raw_decision and rec["box"] == r.box
+
+
+def _corrupt_model_dir(tmp_path, shipped_model):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an onnx model")
+    other = tmp_path / "other.onnx"
+    shutil.copy(shipped_model, other)
+    card = json.loads(card_path_for(shipped_model).read_text())
+    card["onnx_sha256"] = "0" * 64
+    card_path_for(other).write_text(json.dumps(card))
+    shutil.copy(card_path_for(shipped_model), card_path_for(bad))
+    return bad, other
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing_image", "no such file"),
+        ("missing_model", "model file not found"),
+        ("missing_card", "model card not found"),
+        ("card_mismatch", "does not match its model card"),
+        ("plan_on_cpu", "TensorRT"),
+        ("empty_dir", "holds no images"),
+        ("missing_data", "data directory not found"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(
+    case, expected, tmp_path, image_files, shipped_model, capsys
+):
+    bad, other = _corrupt_model_dir(tmp_path, shipped_model)
+    no_card = tmp_path / "nocard.onnx"
+    shutil.copy(shipped_model, no_card)
+    (tmp_path / "empty").mkdir()
+    plan = tmp_path / "m.plan"
+    plan.write_bytes(b"\0" * 16)
+    img = image_files["jpg"]
+    argv = {
+        "missing_image": [
+            "predict",
+            tmp_path / "nope.jpg",
+            "--out",
+            tmp_path / "o",
+            "--model",
+            shipped_model,
+        ],
+        "missing_model": [
+            "predict",
+            img,
+            "--out",
+            tmp_path / "o",
+            "--model",
+            tmp_path / "none.onnx",
+        ],
+        "missing_card": ["predict", img, "--out", tmp_path / "o", "--model", no_card],
+        "card_mismatch": ["predict", img, "--out", tmp_path / "o", "--model", other],
+        "plan_on_cpu": ["predict", img, "--out", tmp_path / "o", "--model", plan],
+        "empty_dir": [
+            "predict",
+            tmp_path / "empty",
+            "--out",
+            tmp_path / "o",
+            "--model",
+            shipped_model,
+        ],
+        "missing_data": [
+            "evaluate",
+            "--data",
+            tmp_path / "nodata",
+            "--out",
+            tmp_path / "o",
+            "--model",
+            shipped_model,
+        ],
+    }[case]
+    code, _, err = _run(argv, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gapcam: error:") and expected in lines[0]
+
+
+def test_invalid_onnx_file_is_a_clear_error(tmp_path, image_files, shipped_model, capsys):
+    bad, _ = _corrupt_model_dir(tmp_path, shipped_model)
+    card = json.loads(card_path_for(bad).read_text())
+    card["onnx_sha256"] = ""  # skip the hash check to reach the loader
+    card_path_for(bad).write_text(json.dumps(card))
+    code, _, err = _run(
+        ["predict", image_files["jpg"], "--out", tmp_path / "o", "--model", bad], capsys
+    )
+    assert code == 2 and "ONNX Runtime cannot load this model" in err
+
+
+def test_console_script_prints_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gapcam.cli",
+            "predict",
+            str(tmp_path / "x.jpg"),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_evaluate_writes_metrics_and_pictures(tmp_path, shipped_model, capsys):
+    from gapcam.synth import generate_dataset
+
+    data = generate_dataset(
+        tmp_path / "data", 12, seed=3, size=(224, 224), workers=1, progress=False
+    )
+    code, stdout, _ = _run(
+        ["evaluate", "--data", data, "--out", tmp_path / "ev", "--model", shipped_model], capsys
+    )
+    assert code == 0
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["images"] == 12 and 0.0 <= m["accuracy"] <= 1.0
+    assert sum(map(sum, m["confusion_matrix"])) == 12
+    assert set(m["per_class"]) == {"blocked", "free", "undefined"}
+    if m["cam_images"]:
+        assert 0.0 <= m["cam_pointing"] <= 1.0 and 0.0 <= m["cam_iou50"] <= 1.0
+    for png in ("confusion_matrix.png", "overlays.png"):
+        assert cv2.imread(str(tmp_path / "ev" / png)) is not None
+
+
+def test_bench_prints_stage_times_and_ratio(tmp_path, shipped_model, capsys):
+    code, stdout, _ = _run(
+        ["bench", "--model", shipped_model, "--iterations", "5", "--json", tmp_path / "b.json"],
+        capsys,
+    )
+    assert code == 0 and "pure inference" in stdout
+    res = json.loads((tmp_path / "b.json").read_text())
+    assert res["image"] == "1280x720"
+    assert res["ratio_decision_vs_inference"] >= 1.0  # the pipeline contains the inference
+    assert np.isfinite(res["ratio_overlay_vs_inference"])

@@ -1,0 +1,65 @@
+"""Preprocessing: one implementation, identical for training and runtime."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from gapcam.dataset import load_resized, scan_folder
+from gapcam.imageio import read_image
+from gapcam.model_card import InputSpec
+from gapcam.preprocess import box_to_image, normalize, preprocess, resize_to_input
+
+SPEC = InputSpec()
+
+
+def test_training_and_runtime_see_identical_tensors(tmp_path, scene_image):
+    """Training caches `load_resized` and normalises per batch; the node calls `preprocess`.
+    Both must give the same floats for the same file."""
+    for label, im in (("blocked", scene_image), ("free", cv2.flip(scene_image, 1))):
+        (tmp_path / label).mkdir()
+        cv2.imwrite(str(tmp_path / label / "a.png"), im)
+    folder = scan_folder(tmp_path)
+    train_batch = normalize(load_resized(folder, SPEC, progress=False), SPEC)
+    runtime_batch = np.concatenate([preprocess(read_image(s.path), SPEC) for s in folder.samples])
+    assert train_batch.dtype == np.float32 and train_batch.shape == (2, 3, SPEC.height, SPEC.width)
+    np.testing.assert_array_equal(train_batch, runtime_batch)
+
+
+def test_normalisation_and_channel_order():
+    img = np.zeros((SPEC.height, SPEC.width, 3), np.uint8)
+    img[..., 2] = 255  # pure red in BGR
+    x = preprocess(img, SPEC)[0]
+    red = (1.0 - SPEC.mean[0]) / SPEC.std[0]
+    blue = (0.0 - SPEC.mean[2]) / SPEC.std[2]
+    assert x[0].mean() == pytest.approx(red, rel=1e-5)  # RGB order: channel 0 is red
+    assert x[2].mean() == pytest.approx(blue, rel=1e-5)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1242, 375), (810, 1080), (64, 48), (1920, 1080)])
+def test_any_size_becomes_the_network_size(size):
+    w, h = size
+    img = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    out = resize_to_input(img, SPEC)
+    assert out.shape == (SPEC.height, SPEC.width, 3) and out.dtype == np.uint8
+
+
+def test_area_downscale_keeps_fine_stripes_grey_instead_of_aliasing():
+    """Lane markings are thin: area averaging keeps their mean instead of sampling them away."""
+    img = np.zeros((720, 1280, 3), np.uint8)
+    img[:, ::2] = 255  # 1-px stripes
+    out = resize_to_input(img, SPEC).astype(np.float32)
+    assert abs(out.mean() - 127.5) < 3 and out.std() < 3
+
+
+def test_grayscale_and_alpha_inputs_are_accepted():
+    gray = np.full((100, 200), 80, np.uint8)
+    bgra = np.zeros((100, 200, 4), np.uint8)
+    assert preprocess(gray, SPEC).shape == (1, 3, SPEC.height, SPEC.width)
+    assert preprocess(bgra, SPEC).shape == (1, 3, SPEC.height, SPEC.width)
+
+
+def test_box_maps_back_to_image_pixels():
+    assert box_to_image([0, 0, SPEC.width, SPEC.height], SPEC, (1280, 720)) == [0, 0, 1280, 720]
+    assert box_to_image([32, 64, 96, 128], SPEC, (1280, 720)) == [320, 360, 960, 720]
