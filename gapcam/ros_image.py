@@ -95,8 +95,8 @@ def image_to_bgr(
     rows = _rows(encoding, width, height, step, data)
     bpp = BYTES_PER_PIXEL[encoding]
     px = rows[:, : width * bpp]
-    if encoding == "bgr8":
-        return np.ascontiguousarray(px.reshape(height, width, 3))
+    if encoding == "bgr8":  # a copy: never alias (or hand out read-only) message memory
+        return px.reshape(height, width, 3).copy()
     if encoding == "rgb8":
         return cv2.cvtColor(np.ascontiguousarray(px).reshape(height, width, 3), cv2.COLOR_RGB2BGR)
     if encoding == "bgra8":
