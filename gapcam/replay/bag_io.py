@@ -65,7 +65,7 @@ def decision_msg_path() -> Path:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def typestore(distro: str = DEFAULT_DISTRO) -> Any:
     """``rosbags`` type store of ``distro`` plus ``gapcam_msgs`` (cached: building it costs ~0.2 s)."""
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
@@ -150,11 +150,28 @@ def open_reader(path: str | Path) -> Any:
     try:
         reader = Reader(p)
         reader.open()
-    except GapcamError:
-        raise
     except Exception as exc:  # rosbags, sqlite, mcap and yaml errors: all mean "unreadable"
-        raise GapcamError(f"{p}: cannot open bag: {one_line(exc)}") from exc
+        recovered = _recover_mcap(p)
+        if recovered is None:
+            raise GapcamError(f"{p}: cannot open bag: {one_line(exc)}") from exc
+        print(
+            f"gapcam: warning: {recovered.path}: incomplete mcap ({recovered.problem}); "
+            f"reading the {recovered.message_count} complete messages before it",
+            file=sys.stderr,
+        )
+        return recovered
     return reader
+
+
+def _recover_mcap(p: Path) -> Any:
+    """A :class:`RecoveredMcapReader` for a truncated mcap bag, or ``None`` if that is no help."""
+    from gapcam.replay.mcap_recover import RecoveredMcapReader
+
+    files = sorted(p.glob("*.mcap")) if p.is_dir() else [p]
+    if len(files) != 1 or files[0].suffix != ".mcap" or not files[0].is_file():
+        return None
+    reader = RecoveredMcapReader(files[0])
+    return reader if reader.message_count and reader.problem else None
 
 
 def list_topics(reader: Any) -> list[TopicInfo]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from gapcam.errors import GapcamError
@@ -50,8 +51,10 @@ def add_replay_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
     p.add_argument(
         "--params",
+        action="append",
         metavar="YAML",
-        help="node parameter file (ros__parameters): smoothing and CAM settings as on the robot",
+        help="node parameter file(s) (ros__parameters, e.g. cam_node.yaml): smoothing, CAM and "
+        "overlay settings as on the robot; repeat to layer files like the launch file does",
     )
     p.add_argument("--storage", choices=STORAGES, default="mcap", help="output storage")
     p.add_argument("--distro", choices=DISTROS, default=DEFAULT_DISTRO, help="message definitions")
@@ -73,7 +76,11 @@ def add_replay_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
         default=True,
         help="write JPEG CAM overlays (<ns>/lane_change/overlay/compressed)",
     )
-    p.add_argument("--overlay-scale", type=float, default=1.0, help="overlay size factor (0-1]")
+    p.add_argument(
+        "--overlay-scale",
+        type=float,
+        help="overlay size relative to the input, (0, 1] (default: the node's overlay.scale, 0.5)",
+    )
     p.add_argument("--ground-truth", metavar="TOPIC", help="ground-truth topic (std_msgs/String)")
     p.add_argument("--reorder-window", type=int, default=8, help="frames held for stamp order")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
@@ -117,7 +124,7 @@ def cmd_replay(a: argparse.Namespace) -> int:
     from gapcam.replay.params import load_node_params
     from gapcam.replay.replay import ReplayInterrupted, ReplayOptions, replay_bag
 
-    if not 0.0 < a.overlay_scale <= 1.0:
+    if a.overlay_scale is not None and not 0.0 < a.overlay_scale <= 1.0:
         raise GapcamError(f"--overlay-scale {a.overlay_scale}: must be in (0, 1]")
     backend = a.backend
     if a.engine:
@@ -134,7 +141,6 @@ def cmd_replay(a: argparse.Namespace) -> int:
         distro=a.distro,
         copy_images=a.copy_images,
         overlays=a.overlays,
-        overlay_scale=a.overlay_scale,
         ground_truth_topic=a.ground_truth,
         reorder_window=a.reorder_window,
         report=a.report,
@@ -143,6 +149,8 @@ def cmd_replay(a: argparse.Namespace) -> int:
     )
     if a.params:
         opts = load_node_params(a.params, opts)
+    if a.overlay_scale is not None:
+        opts = replace(opts, overlay_scale=a.overlay_scale)
     try:
         s = replay_bag(a.in_bag, a.out, opts)
     except ReplayInterrupted as exc:

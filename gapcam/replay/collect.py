@@ -132,7 +132,12 @@ class ChangeCollector:
         recent.append((image, out))
 
     def _tile(
-        self, group: ChangeGroup, image: np.ndarray, out: FrameOutput, t0_ns: int, mark: bool = False
+        self,
+        group: ChangeGroup,
+        image: np.ndarray,
+        out: FrameOutput,
+        t0_ns: int,
+        mark: bool = False,
     ) -> None:
         scale = min(1.0, self.tile_width / image.shape[1])
         tile = self.processor.render(image, out, scale=scale)
@@ -140,9 +145,7 @@ class ChangeCollector:
             tile[:3], tile[-3:], tile[:, :3], tile[:, -3:] = 255, 255, 255, 255
         group.tiles.append(tile)
         t = (out.stamp_ns - t0_ns) / 1e9
-        group.captions.append(
-            f"t={t:.2f}s {out.decision.label} (raw {out.result.raw_decision})"
-        )
+        group.captions.append(f"t={t:.2f}s {out.decision.label} (raw {out.result.raw_decision})")
 
 
 class CameraStats:
@@ -159,6 +162,7 @@ class CameraStats:
         self.last_stamp: int | None = None
         self.next_report_ns: int | None = None
         self.decision = ""
+        self.frame_id = ""
 
     def add(self, stamp: int, latency_ms: float, decision: str) -> None:
         self.frames += 1

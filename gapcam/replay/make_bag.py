@@ -117,9 +117,7 @@ def make_bag(
             "gapcam.make_bag",
             {"sequences": list(sequences), "fps": fps, "size": list(size), "seed": seed},
         )
-        streams = [
-            _frames(cam, sequences, frames_per_sequence, fps, size, seed) for cam in cameras
-        ]
+        streams = [_frames(cam, sequences, frames_per_sequence, fps, size, seed) for cam in cameras]
         # cameras in lockstep, so the bag is written in (near) time order like a recording
         for i, step in enumerate(zip(*streams, strict=True)):
             for c, (cam, (image, meta, kind, s)) in enumerate(zip(cameras, step, strict=True)):

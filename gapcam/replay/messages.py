@@ -34,7 +34,9 @@ def header(store: Any, stamp_ns: int, frame_id: str) -> Any:
     """``std_msgs/Header`` with the input's stamp and frame id (never "now")."""
     sec, nsec = split_stamp(stamp_ns)
     time_t = store.types["builtin_interfaces/msg/Time"]
-    return store.types["std_msgs/msg/Header"](stamp=time_t(sec=sec, nanosec=nsec), frame_id=frame_id)
+    return store.types["std_msgs/msg/Header"](
+        stamp=time_t(sec=sec, nanosec=nsec), frame_id=frame_id
+    )
 
 
 def image_from_msg(msgtype: str, msg: Any, what: str = "image") -> np.ndarray:
@@ -73,15 +75,21 @@ def raw_image_msg(store: Any, stamp_ns: int, frame_id: str, bgr: np.ndarray, enc
 
 
 def compressed_image_msg(
-    store: Any, stamp_ns: int, frame_id: str, bgr: np.ndarray, quality: int = 85
+    store: Any,
+    stamp_ns: int,
+    frame_id: str,
+    bgr: np.ndarray,
+    quality: int = 85,
+    fmt: str = "bgr8; jpeg compressed bgr8",
 ) -> Any:
-    """``sensor_msgs/CompressedImage`` (JPEG) with image_transport's format string."""
+    """``sensor_msgs/CompressedImage`` (JPEG); ``fmt`` defaults to image_transport's format string
+    (what a camera's ``.../compressed`` topic carries); the node's overlays use ``"jpeg"``."""
     ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:  # pragma: no cover - OpenCV fails only on empty images
         raise ImageDecodeError("JPEG encoding failed")
     return store.types[COMPRESSED_IMAGE](
         header=header(store, stamp_ns, frame_id),
-        format="bgr8; jpeg compressed bgr8",
+        format=fmt,
         data=buf.reshape(-1),
     )
 

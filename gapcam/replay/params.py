@@ -14,20 +14,16 @@ from typing import Any
 from gapcam.decision import SmoothingConfig
 from gapcam.errors import GapcamError
 
-#: Parameter name -> SmoothingConfig field (node parameter names, flat or under ``smoothing.``).
-_SMOOTHING = {
-    "ema_alpha": "ema_alpha",
-    "switch_margin": "switch_margin",
-    "hold_frames": "hold_frames",
-    "min_confidence": "min_confidence",
-}
+#: SmoothingConfig fields, set by the node's ``smoothing.<field>`` parameters.
+_SMOOTHING = ("ema_alpha", "switch_margin", "hold_frames", "min_confidence")
 
 
 def read_ros_parameters(path: str | Path) -> dict[str, Any]:
-    """Flattened ``ros__parameters`` of the first node in a ROS 2 parameter file.
+    """Flattened ``ros__parameters`` of a ROS 2 parameter file, all node sections merged.
 
     Nested keys are joined with dots, as ROS does (``smoothing: {ema_alpha: 0.5}`` ->
-    ``smoothing.ema_alpha``).
+    ``smoothing.ema_alpha``). Sections are merged in file order (``/**`` first, then per-node
+    ones, as the launch files write them); replay applies the result to every camera.
     """
     from ruamel.yaml import YAML
 
@@ -38,23 +34,23 @@ def read_ros_parameters(path: str | Path) -> dict[str, Any]:
         data = YAML(typ="safe").load(p.read_text())
     except Exception as exc:
         raise GapcamError(f"{p}: not valid YAML ({' '.join(str(exc).split())[:200]})") from exc
-    found = _find_ros_parameters(data)
-    if found is None:
+    sections: list[dict[str, Any]] = []
+    _find_ros_parameters(data, sections)
+    if not sections:
         raise GapcamError(f"{p}: no 'ros__parameters' section (expected a ROS 2 parameter file)")
     flat: dict[str, Any] = {}
-    _flatten(found, "", flat)
+    for section in sections:
+        _flatten(section, "", flat)
     return flat
 
 
-def _find_ros_parameters(node: Any) -> dict[str, Any] | None:
+def _find_ros_parameters(node: Any, found: list[dict[str, Any]]) -> None:
     if isinstance(node, dict):
         if isinstance(node.get("ros__parameters"), dict):
-            return node["ros__parameters"]
+            found.append(node["ros__parameters"])
+            return
         for v in node.values():
-            found = _find_ros_parameters(v)
-            if found is not None:
-                return found
-    return None
+            _find_ros_parameters(v, found)
 
 
 def _flatten(node: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
@@ -66,26 +62,37 @@ def _flatten(node: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
             out[key] = v
 
 
-def load_node_params(path: str | Path, options: Any) -> Any:
-    """A copy of replay ``options`` with the node's smoothing and CAM settings from ``path``."""
-    params = read_ros_parameters(path)
+#: Node parameter -> ReplayOptions field (besides smoothing.*).
+_OPTIONS = {
+    "cam_class": "cam_class",
+    "cam_threshold": "cam_threshold",
+    "overlay.scale": "overlay_scale",
+    "overlay.alpha": "overlay_alpha",
+    "overlay.jpeg_quality": "overlay_quality",
+}
 
-    def get(name: str) -> Any:
-        for key in (name, f"smoothing.{name}", f"decision.{name}"):
-            if key in params:
-                return params[key]
-        return None
 
-    smoothing = {f: get(p) for p, f in _SMOOTHING.items() if get(p) is not None}
-    changes: dict[str, Any] = {}
+def load_node_params(paths: str | Path | list[str | Path], options: Any) -> Any:
+    """A copy of replay ``options`` with the node's smoothing, CAM and overlay settings.
+
+    ``paths`` are applied in order, like several ``--params-file`` arguments of the node.
+    """
+    params: dict[str, Any] = {}
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        params.update(read_ros_parameters(path))
+    smoothing = {
+        field: params[f"smoothing.{field}"]
+        for field in _SMOOTHING
+        if f"smoothing.{field}" in params
+    }
+    changes: dict[str, Any] = {
+        attr: params[name] for name, attr in _OPTIONS.items() if name in params
+    }
     try:
         if smoothing:
             changes["smoothing"] = dataclasses.replace(options.smoothing, **smoothing)
     except (TypeError, ValueError) as exc:
-        raise GapcamError(f"{path}: invalid smoothing parameters: {exc}") from exc
-    for name in ("cam_class", "cam_threshold"):
-        if get(name) is not None:
-            changes[name] = get(name)
+        raise GapcamError(f"invalid smoothing parameters in {paths}: {exc}") from exc
     return dataclasses.replace(options, **changes)
 
 

@@ -51,7 +51,7 @@ def timeline_image(
     class indices (``truth`` uses -1 for unlabelled frames).
     """
     n = len(times_s)
-    left, right, top = 110, 20, 40
+    left, right, top = 135, 20, 40
     band_h, gap, plot_h = 18, 6, 220
     bands = [("decision", decisions), ("raw", raw_decisions)]
     if truth is not None:

@@ -19,7 +19,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 class ReplayOptions:
     """Everything that shapes a replay besides the input and output paths."""
 
-    model: str | Path = ""
+    model: str | Path | None = None  #: None: the shipped model
     backend: str = "auto"
     topics: list[str] | None = None
     prefer: str = "raw"  #: transport when a camera is recorded raw and compressed
@@ -53,7 +53,7 @@ class ReplayOptions:
     distro: str = bag_io.DEFAULT_DISTRO
     copy_images: bool = True
     overlays: bool = True
-    overlay_scale: float = 1.0
+    overlay_scale: float = 0.5  #: node defaults (cam_node.yaml overlay.*)
     overlay_quality: int = 80
     overlay_alpha: float = 0.45
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
@@ -123,6 +123,10 @@ def replay_bag(
         cameras = select_cameras(topics, options.topics, options.prefer)
         gt_topic = find_ground_truth(topics, options.ground_truth_topic)
         if pipeline is None:
+            if options.model is None:
+                from gapcam.cli import DEFAULT_MODEL
+
+                options = replace(options, model=DEFAULT_MODEL)
             kwargs: dict[str, Any] = {"cam_class": options.cam_class}
             if options.cam_threshold is not None:
                 kwargs["cam_threshold"] = options.cam_threshold
@@ -166,7 +170,9 @@ class _Replay:
     # ------------------------------------------------------------------------------ main loop
     def run(self) -> ReplaySummary:
         conns = [
-            c for c in self.reader.connections if c.topic in self.cameras or c.topic == self.gt_topic
+            c
+            for c in self.reader.connections
+            if c.topic in self.cameras or c.topic == self.gt_topic
         ]
         total = sum(c.count for c in self.cameras.values())
         if self.opt.max_frames:
@@ -256,7 +262,7 @@ class _Replay:
                 cam.overlay_topic,
                 bag_io.COMPRESSED_IMAGE,
                 messages.compressed_image_msg(
-                    self.store, stamp, out.frame_id, overlay, self.opt.overlay_quality
+                    self.store, stamp, out.frame_id, overlay, self.opt.overlay_quality, "jpeg"
                 ),
                 stamp,
             )
@@ -275,6 +281,7 @@ class _Replay:
         )
         self.records.append(record)
         self.stats[cam.base].add(stamp, out.latency_ms, out.decision.label)
+        self.stats[cam.base].frame_id = out.frame_id
         self.frames += 1
         self.bar.update(1)
         if self.on_frame is not None:
@@ -315,7 +322,10 @@ class _Replay:
             return
         level = messages.DIAG_WARN if st.skipped else messages.DIAG_OK
         text = f"{st.decision}; {st.skipped} frame(s) skipped" if st.skipped else st.decision
+        hw = st.frame_id or cam.topic
         values = {
+            "source": "gapcam replay",
+            "input_topic": cam.topic,
             "frames": st.frames,
             "skipped_frames": st.skipped,
             "input_rate_hz": f"{st.rate_hz():.2f}",
@@ -329,7 +339,15 @@ class _Replay:
         msg = messages.diagnostic_array(
             self.store,
             st.last_stamp,
-            [(level, f"gapcam_replay: {cam.base}", text, cam.namespace, values)],
+            [
+                (
+                    level,
+                    f"{cam.namespace.rstrip('/')}/cam_node: lane change (replay)",
+                    text,
+                    hw,
+                    values,
+                )
+            ],
         )
         self.writer.write(DIAGNOSTICS_TOPIC, bag_io.DIAGNOSTIC_ARRAY, msg, st.last_stamp)
 
@@ -339,9 +357,7 @@ class _Replay:
         span = 0.0
         for cam in self.cameras.values():
             st = self.stats[cam.base]
-            rec_s = (
-                (st.last_stamp - st.first_stamp) / 1e9 if st.frames and st.last_stamp else 0.0
-            )
+            rec_s = (st.last_stamp - st.first_stamp) / 1e9 if st.frames and st.last_stamp else 0.0
             span = max(span, rec_s)
             cams[cam.base] = {
                 "topic": cam.topic,
@@ -389,5 +405,10 @@ def _progress(total: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(
-        total=total, unit="frame", desc="replay", disable=not enabled, dynamic_ncols=True, leave=False
+        total=total,
+        unit="frame",
+        desc="replay",
+        disable=not enabled,
+        dynamic_ncols=True,
+        leave=False,
     )

@@ -88,7 +88,9 @@ def write_report(
 
         m = confusion(records, classes)
         labelled = int(m.sum())
-        raw_ok = sum(1 for r in records if r.truth is not None and classes[r.raw_decision] == r.truth)
+        raw_ok = sum(
+            1 for r in records if r.truth is not None and classes[r.raw_decision] == r.truth
+        )
         cv2.imwrite(
             str(out / "confusion.png"),
             confusion_matrix_image(m, classes, title="published decision vs ground truth"),
@@ -135,10 +137,7 @@ def write_report(
             "One row per change: frames before, the first frame with the new decision "
             "(white border) and frames after.",
             "",
-            *[
-                f"- t={(g.stamp_ns - t0) / 1e9:.2f} s: {g.before} -> {g.after}"
-                for g in groups
-            ],
+            *[f"- t={(g.stamp_ns - t0) / 1e9:.2f} s: {g.before} -> {g.after}" for g in groups],
             "",
             f"![changes {cam}]({name})",
             "",

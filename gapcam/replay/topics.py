@@ -15,11 +15,20 @@ from dataclasses import dataclass
 from gapcam.errors import GapcamError
 from gapcam.replay.bag_io import IMAGE, IMAGE_TYPES, TopicInfo
 
-#: Suffix of the topics replay writes, so that a replay output bag is never taken for cameras.
-OUTPUT_NS = "lane_change"
+#: The node's name: replay publishes under ``<camera ns>/cam_node/`` exactly the topics the live
+#: node does (``~/decision``, ``~/cam_overlay/compressed``), so one viewer layout fits both, and
+#: topics under it are never taken for cameras when a replay output is replayed again.
+OUTPUT_NS = "cam_node"
 DIAGNOSTICS_TOPIC = "/diagnostics"
 GROUND_TRUTH_TOPIC = "/gapcam/ground_truth"
-_IMAGE_LEAVES = ("image_raw", "image_rect", "image_rect_color", "image_color", "image", "image_mono")
+_IMAGE_LEAVES = (
+    "image_raw",
+    "image_rect",
+    "image_rect_color",
+    "image_color",
+    "image",
+    "image_mono",
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,7 @@ class Camera:
 
     @property
     def overlay_topic(self) -> str:
-        return f"{_join(self.namespace, OUTPUT_NS)}/overlay/compressed"
+        return f"{_join(self.namespace, OUTPUT_NS)}/cam_overlay/compressed"
 
 
 def base_topic(topic: str) -> str:
@@ -84,7 +93,11 @@ def select_cameras(
             raise GapcamError(
                 f"topic(s) not in the bag: {', '.join(missing)}; image topics: {available}"
             )
-        wrong = [f"{r} ({by_name[r].msgtype})" for r in requested if by_name[r].msgtype not in IMAGE_TYPES]
+        wrong = [
+            f"{r} ({by_name[r].msgtype})"
+            for r in requested
+            if by_name[r].msgtype not in IMAGE_TYPES
+        ]
         if wrong:
             raise GapcamError(
                 f"not an image topic: {', '.join(wrong)}; replay reads sensor_msgs/Image and "
