@@ -1,0 +1,312 @@
+"""The ``cam_node`` node: camera image in, lane-change decision, CAM overlays and diagnostics out.
+
+Threads: the executor runs the subscription callback (which only stores the message in a
+newest-frame slot), the diagnostics timer and the parameter services; one worker thread decodes
+the newest frame, runs the core and publishes. Inference therefore never blocks the executor, and
+a frame that waited while a newer one arrived is dropped (``superseded``) instead of queued.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from gapcam_msgs.msg import LaneChangeDecision
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from cam_node import convert, diagnostics
+from cam_node.frames import LatestFrameSlot
+from cam_node.params import BY_NAME, PARAMS, descriptor
+from cam_node.paths import resolve_model
+from cam_node.qos import image_input_qos, output_qos
+from cam_node.stats import StreamStats
+from gapcam.backends.factory import tensorrt_available
+from gapcam.decision import SmoothingConfig
+from gapcam.errors import GapcamError, ImageDecodeError
+from gapcam.overlay import cam_mono8
+from gapcam.pipeline import Pipeline
+from gapcam.stream import StreamProcessor
+
+#: Smoother key: one node serves one camera.
+_CAMERA = "camera"
+
+#: Output topics, relative to the node (``~/``); launch, record and rviz configs are tested
+#: against this list.
+OUTPUTS = ("decision", "cam_overlay", "cam_overlay/compressed", "cam")
+DIAGNOSTICS_TOPIC = "/diagnostics"
+
+
+@dataclass
+class _Pending:
+    msg: Image | CompressedImage
+    received_at: float  #: time.perf_counter() in the callback: the latency clock starts here
+
+
+class CamNode(Node):
+    """Thin ROS shell over :class:`gapcam.stream.StreamProcessor`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("cam_node", **kwargs)
+        for spec in PARAMS:
+            self.declare_parameter(spec.name, spec.default, descriptor(spec))
+        p = {spec.name: self.get_parameter(spec.name).value for spec in PARAMS}
+        for spec in PARAMS:
+            problem = spec.check(p[spec.name])
+            if problem:
+                raise GapcamError(problem)
+        self._p = p
+
+        model = resolve_model(p["model_path"])
+        threads = int(p["threads"])
+        backend_kwargs = {"threads": threads} if threads and model.suffix == ".onnx" else {}
+        pipeline = Pipeline.from_model(
+            model,
+            p["backend"],
+            backend_kwargs=backend_kwargs,
+            cam_threshold=float(p["cam_threshold"]),
+            cam_class=p["cam_class"],
+        )
+        self._proc = StreamProcessor(pipeline, self._smoothing(p))
+        backend = pipeline.backend
+        self.get_logger().info(
+            f"{backend.describe()}, precision {backend.precision}, model {model} "
+            f"(TensorRT {'available' if tensorrt_available() else 'not installed here'}; "
+            f"model id {backend.model_id})"
+        )
+
+        self._stats = StreamStats(window_s=max(2.0, float(p["diagnostics.period_s"])))
+        self._slot: LatestFrameSlot[_Pending] = LatestFrameSlot()
+        self._last_overlay = 0.0
+        self._last_frame_at: float | None = None
+        self._prev_snapshot: dict | None = None
+        self._hardware_id = ""
+
+        out_img = output_qos(1)
+        decision, overlay, overlay_jpeg, cam = (f"~/{name}" for name in OUTPUTS)
+        self._pub_decision = self.create_publisher(LaneChangeDecision, decision, output_qos(10))
+        self._pub_overlay = self.create_publisher(Image, overlay, out_img)
+        self._pub_overlay_jpeg = self.create_publisher(CompressedImage, overlay_jpeg, out_img)
+        self._pub_cam = self.create_publisher(Image, cam, out_img)
+        self._pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, output_qos(10))
+
+        qos = image_input_qos(p["qos.reliability"], int(p["qos.depth"]))
+        base = self.resolve_topic_name("image")
+        if p["input_transport"] == "compressed":
+            self._input_topic = f"{base}/compressed"
+            self._sub = self.create_subscription(
+                CompressedImage, self._input_topic, self._on_image, qos
+            )
+        else:
+            self._input_topic = base
+            self._sub = self.create_subscription(Image, self._input_topic, self._on_image, qos)
+        self.get_logger().info(
+            f"input {self._input_topic} ({p['input_transport']}, {p['qos.reliability']}, "
+            f"depth {p['qos.depth']}); outputs {self.resolve_topic_name('~/decision')}, "
+            f"{self.resolve_topic_name('~/cam_overlay')}[/compressed], "
+            f"{self.resolve_topic_name('~/cam')}"
+        )
+
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._diag_timer = self.create_timer(
+            float(p["diagnostics.period_s"]), self._publish_diagnostics
+        )
+        self._worker = threading.Thread(target=self._work, name="cam_node_worker", daemon=True)
+        self._worker.start()
+
+    # ---- executor side: cheap -------------------------------------------------------------
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        now = time.perf_counter()
+        self._stats.frame_in()
+        self._last_frame_at = time.monotonic()
+        if self._slot.put(_Pending(msg, now)) is not None:
+            self._stats.drop("superseded")
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Validate run-time changes as a whole, then apply them (rclpy checked type and range)."""
+        new = dict(self._p)
+        for param in params:
+            spec = BY_NAME.get(param.name)
+            if spec is None:
+                continue
+            if spec.read_only:  # rclpy refuses these already; keep the reason explicit
+                return SetParametersResult(successful=False, reason=f"{param.name} is read-only")
+            problem = spec.check(param.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+            new[param.name] = param.value
+        try:
+            smoothing = self._smoothing(new)
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self._p = new
+        self._proc.set_smoothing(smoothing)
+        self._proc.pipeline.cam_threshold = float(new["cam_threshold"])
+        return SetParametersResult(successful=True)
+
+    def _publish_diagnostics(self) -> None:
+        snap = self._stats.snapshot()
+        idle = None if self._last_frame_at is None else time.monotonic() - self._last_frame_at
+        level, message = diagnostics.level_and_message(snap, self._prev_snapshot, idle)
+        self._prev_snapshot = snap
+        backend = self._proc.pipeline.backend
+        values = {
+            **snap,
+            "input_topic": self._input_topic,
+            "input_transport": self._p["input_transport"],
+            "backend": backend.name,
+            "precision": backend.precision,
+            "model_id": backend.model_id,
+        }
+        header = Header(stamp=self.get_clock().now().to_msg())
+        self._pub_diag.publish(
+            diagnostics.diagnostic_array(
+                header,
+                name=f"{self.get_fully_qualified_name()}: lane change",
+                hardware_id=self._hardware_id or self._input_topic,
+                level=level,
+                message=message,
+                values=values,
+            )
+        )
+
+    # ---- worker side: decode, infer, publish ---------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            item = self._slot.take()
+            if item is None:
+                return
+            try:
+                self._handle(item)
+            except Exception as exc:  # the worker must outlive any single bad frame
+                self._stats.drop("inference_error", f"{type(exc).__name__}: {exc}")
+                self.get_logger().error(
+                    f"frame failed: {type(exc).__name__}: {exc}",
+                    throttle_duration_sec=float(self._p["error_throttle_s"]),
+                )
+
+    def _handle(self, item: _Pending) -> None:
+        msg = item.msg
+        header = msg.header
+        stamp = convert.stamp_ns(header)
+        max_age = float(self._p["max_age_s"])
+        age_ms = (self.get_clock().now().nanoseconds - stamp) / 1e6 if stamp else 0.0
+        if max_age > 0 and age_ms > max_age * 1e3:
+            self._stats.drop("stale", f"frame {age_ms:.0f} ms old > max_age_s {max_age:g}")
+            self.get_logger().warning(
+                f"dropping stale frames ({age_ms:.0f} ms old > max_age_s {max_age:g}); "
+                "bag playback needs --clock and use_sim_time:=true",
+                throttle_duration_sec=float(self._p["error_throttle_s"]),
+            )
+            return
+        try:
+            image = convert.image_msg_to_bgr(msg)
+        except ImageDecodeError as exc:
+            self._stats.drop("decode_error", str(exc))
+            self.get_logger().error(
+                f"bad frame dropped: {exc}",
+                throttle_duration_sec=float(self._p["error_throttle_s"]),
+            )
+            return
+        self._hardware_id = header.frame_id
+        out = self._proc.process(_CAMERA, image, stamp, header.frame_id, item.received_at)
+        latency_ms = (time.perf_counter() - item.received_at) * 1e3
+        self._pub_decision.publish(convert.decision_msg(header, out, latency_ms))
+        now_ns = self.get_clock().now().nanoseconds
+        self._stats.decision_out(
+            latency_ms, (now_ns - stamp) / 1e6 if stamp else latency_ms, out.decision.label
+        )
+        self._publish_overlays(header, image, out)
+
+    def _publish_overlays(self, header: Header, image, out) -> None:
+        """Debug images only while someone looks, and at most ``overlay.max_rate_hz``."""
+        want_overlay = (
+            self._pub_overlay.get_subscription_count() > 0
+            or self._pub_overlay_jpeg.get_subscription_count() > 0
+        )
+        want_cam = self._pub_cam.get_subscription_count() > 0
+        if not (want_overlay or want_cam):
+            self._stats.count("overlay_skipped_no_subscriber")
+            return
+        rate = float(self._p["overlay.max_rate_hz"])
+        now = time.monotonic()
+        if rate <= 0 or now - self._last_overlay < 1.0 / rate:
+            self._stats.count("overlay_skipped_rate")
+            return
+        self._last_overlay = now
+        if want_overlay:
+            overlay = self._proc.render(
+                image,
+                out,
+                alpha=float(self._p["overlay.alpha"]),
+                scale=float(self._p["overlay.scale"]),
+            )
+            self._stats.count("overlays_rendered")
+            if self._pub_overlay.get_subscription_count() > 0:
+                self._pub_overlay.publish(convert.bgr_image_msg(header, overlay))
+            if self._pub_overlay_jpeg.get_subscription_count() > 0:
+                quality = int(self._p["overlay.jpeg_quality"])
+                self._pub_overlay_jpeg.publish(convert.jpeg_msg(header, overlay, quality))
+        if want_cam:
+            h, w = image.shape[:2]
+            self._pub_cam.publish(
+                convert.mono8_image_msg(header, cam_mono8(out.result.cam, (w, h)))
+            )
+            self._stats.count("cam_published")
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _smoothing(p: dict[str, Any]) -> SmoothingConfig:
+        return replace(
+            SmoothingConfig(),
+            ema_alpha=float(p["smoothing.ema_alpha"]),
+            switch_margin=float(p["smoothing.switch_margin"]),
+            hold_frames=int(p["smoothing.hold_frames"]),
+            min_confidence=float(p["smoothing.min_confidence"]),
+        )
+
+    def stats_snapshot(self) -> dict:
+        return self._stats.snapshot()
+
+    def close(self) -> None:
+        """Stop the worker (it finishes the frame in hand) and release the runtime."""
+        self._slot.close()
+        self._worker.join(timeout=5.0)
+        self._proc.pipeline.backend.close()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``cam_node`` executable; exits 2 with one line on a setup error."""
+    rclpy.init(args=args)  # not `with rclpy.init()`: that form is missing on Humble
+    node = None
+    try:
+        try:
+            node = CamNode()
+        except (GapcamError, ValueError) as exc:  # bad parameter, missing model: one line
+            get_logger("cam_node").fatal(str(exc))
+            sys.exit(2)
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

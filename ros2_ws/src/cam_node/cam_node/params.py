@@ -1,0 +1,186 @@
+"""Every setting of the node, declared once: name, default, description, range, run-time changeable.
+
+The table is plain Python so that the tests can compare it with ``config/*.yaml`` and the README
+table; :func:`descriptor` turns an entry into the ``ParameterDescriptor`` the node declares, with
+an ``IntegerRange``/``FloatingPointRange`` that rclpy itself enforces on every set request.
+Entries marked ``read_only`` are fixed when the node starts (model, backend, QoS, topics):
+changing them needs a restart, and ROS rejects run-time sets of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+Value = bool | int | float | str
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: Value
+    description: str
+    range: tuple[float, float] | None = None  #: inclusive bounds for int and float parameters
+    choices: tuple[str, ...] | None = None  #: allowed values of a string parameter
+    read_only: bool = False  #: fixed at start-up
+
+    def check(self, value: Value) -> str | None:
+        """Why ``value`` is invalid (beyond type and range, which rclpy checks), or ``None``."""
+        if self.choices is not None and value not in self.choices:
+            return f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}"
+        return None
+
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "model_path",
+        "",
+        "Model to run: an exported .onnx (with its .json card beside it) or a TensorRT .plan. "
+        "Empty: the shipped models/lane_change.onnx. Relative paths: to the working directory, "
+        "then the repository, then the package share directory.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "backend",
+        "auto",
+        "Inference runtime: auto (TensorRT for a .plan, ONNX Runtime otherwise), onnxruntime or "
+        "tensorrt. The choice is logged at start and reported on /diagnostics.",
+        choices=("auto", "onnxruntime", "tensorrt"),
+        read_only=True,
+    ),
+    ParamSpec(
+        "threads",
+        0,
+        "ONNX Runtime intra-op threads; 0 = runtime default (all cores). Use 1 per node when "
+        "several nodes share a small CPU.",
+        range=(0, 64),
+        read_only=True,
+    ),
+    ParamSpec(
+        "cam_class",
+        "predicted",
+        "Which class activation map gives the box and overlay: predicted (this frame's class), "
+        "eigen (class-agnostic) or a class name such as blocked.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "input_transport",
+        "raw",
+        "raw: subscribe to sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage "
+        "(JPEG/PNG) on `image` + /compressed (image_transport naming).",
+        choices=("raw", "compressed"),
+        read_only=True,
+    ),
+    ParamSpec(
+        "qos.reliability",
+        "best_effort",
+        "Image subscription reliability: best_effort (sensor data, matches every camera driver) "
+        "or reliable (only matches reliable publishers, e.g. bag playback with reliable QoS).",
+        choices=("best_effort", "reliable"),
+        read_only=True,
+    ),
+    ParamSpec(
+        "qos.depth",
+        1,
+        "Image subscription history depth (keep last). 1: the node only wants the newest frame.",
+        range=(1, 100),
+        read_only=True,
+    ),
+    ParamSpec(
+        "max_age_s",
+        0.5,
+        "Frames whose header stamp is older than this when their turn comes are dropped and "
+        "counted (drops_stale); 0 disables the check. Bag playback needs `--clock` and "
+        "use_sim_time:=true, or 0 here.",
+        range=(0.0, 3600.0),
+    ),
+    ParamSpec(
+        "cam_threshold",
+        0.2,
+        "Fraction of the CAM maximum kept for the CAM box (Zhou et al. use 0.2).",
+        range=(0.0, 1.0),
+    ),
+    ParamSpec(
+        "overlay.max_rate_hz",
+        10.0,
+        "Most overlays (~/cam_overlay, ~/cam_overlay/compressed, ~/cam) per second, rendered only "
+        "while someone subscribes; 0 = never.",
+        range=(0.0, 120.0),
+    ),
+    ParamSpec(
+        "overlay.scale",
+        0.5,
+        "Size of ~/cam_overlay relative to the input image (smaller is cheaper to draw and send).",
+        range=(0.05, 1.0),
+    ),
+    ParamSpec(
+        "overlay.alpha",
+        0.45,
+        "Opacity of the CAM heat map on the overlay (0 = camera only, 1 = heat map only).",
+        range=(0.0, 1.0),
+    ),
+    ParamSpec(
+        "overlay.jpeg_quality",
+        80,
+        "JPEG quality of ~/cam_overlay/compressed.",
+        range=(1, 100),
+    ),
+    ParamSpec(
+        "smoothing.ema_alpha",
+        0.5,
+        "Weight of the newest frame in the moving average of class probabilities (1 = none).",
+        range=(0.01, 1.0),
+    ),
+    ParamSpec(
+        "smoothing.switch_margin",
+        0.1,
+        "How much more probable a new class must be than the current one to take over.",
+        range=(0.0, 1.0),
+    ),
+    ParamSpec(
+        "smoothing.hold_frames",
+        2,
+        "Consecutive frames a new class must lead by switch_margin before the decision changes.",
+        range=(1, 100),
+    ),
+    ParamSpec(
+        "smoothing.min_confidence",
+        0.5,
+        "Below this smoothed probability the decision is `undefined`: weak evidence is not a "
+        "guess.",
+        range=(0.0, 1.0),
+    ),
+    ParamSpec(
+        "diagnostics.period_s",
+        1.0,
+        "Period of the /diagnostics status (rates, latency, drops, backend, last error).",
+        range=(0.1, 60.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "error_throttle_s",
+        5.0,
+        "At most one log line per this many seconds for repeated bad frames (all are counted).",
+        range=(0.0, 3600.0),
+    ),
+)
+
+BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
+
+
+def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    """The ``ParameterDescriptor`` that declares ``spec`` (range enforced by rclpy)."""
+    desc = spec.description
+    if spec.choices:
+        desc += f" One of: {', '.join(spec.choices)}."
+    d = ParameterDescriptor(description=desc, read_only=spec.read_only)
+    if spec.range is not None:
+        lo, hi = spec.range
+        if isinstance(spec.default, float):
+            d.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi, step=0.0)]
+        else:
+            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
+    if spec.choices:
+        d.additional_constraints = f"one of: {', '.join(spec.choices)}"
+    return d

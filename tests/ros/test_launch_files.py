@@ -1,0 +1,195 @@
+"""Launch files, their YAML/rviz configs and the package manifests, checked without `launch`.
+
+`launch`/`ros2 launch` are not installable from PyPI, so the launch files are parsed (ast) and
+everything they reference is loaded for real: each file exists, each YAML parameter is one the
+node declares with the same type and a valid value, each recorded or displayed topic is one the
+node publishes under the launch file's namespaces, and setup.py installs all of it.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from cam_node.node import DIAGNOSTICS_TOPIC, OUTPUTS
+from cam_node.params import BY_NAME, PARAMS
+from catkin_pkg.package import parse_package
+
+from gapcam.labels import LANE_CHANGE_CLASSES
+from gapcam.stream import decision_fields
+
+REPO = Path(__file__).resolve().parents[2]
+LAUNCH = REPO / "launch"
+PKG = REPO / "ros2_ws" / "src" / "cam_node"
+CONFIG = PKG / "config"
+LAUNCH_FILES = ("cam_node.launch.py", "rear_cameras.launch.py")
+
+
+def _tree(name: str) -> ast.Module:
+    return ast.parse((LAUNCH / name).read_text(), filename=name)
+
+
+def _calls(tree: ast.AST, func: str) -> list[ast.Call]:
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == func
+    ]
+
+
+def _kw(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def _strings(tree: ast.AST) -> list[str]:
+    return [
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    ]
+
+
+def _cameras() -> tuple[str, ...]:
+    for node in ast.walk(_tree("rear_cameras.launch.py")):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "CAMERAS":
+            return tuple(ast.literal_eval(node.value))
+    raise AssertionError("rear_cameras.launch.py defines no CAMERAS")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+@pytest.mark.parametrize("name", LAUNCH_FILES)
+def test_launch_file_parses_and_runs_the_cam_node_executable(name: str) -> None:
+    tree = _tree(name)
+    assert any(
+        isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description"
+        for n in tree.body
+    )
+    nodes = [c for c in _calls(tree, "Node") if ast.literal_eval(_kw(c, "package")) == "cam_node"]
+    assert nodes, "no cam_node Node action"
+    setup = (PKG / "setup.py").read_text()
+    for call in nodes:
+        assert ast.literal_eval(_kw(call, "executable")) == "cam_node"
+        assert ast.literal_eval(_kw(call, "name")) == "cam_node"
+        # Inline parameters are declared ones; the topic comes in by remapping `image`.
+        for d in (n for n in ast.walk(_kw(call, "parameters")) if isinstance(n, ast.Dict)):
+            for key in d.keys:
+                assert ast.literal_eval(key) in BY_NAME
+        remaps = _kw(call, "remappings")
+        assert remaps is not None and "image" in _strings(remaps)
+    assert '"console_scripts": [f"cam_node = {package_name}.node:main"]' in setup
+    from cam_node.node import main
+
+    assert callable(main)
+
+
+@pytest.mark.parametrize("name", LAUNCH_FILES)
+def test_files_referenced_by_launch_exist(name: str) -> None:
+    refs = [s for s in _strings(_tree(name)) if s.endswith((".yaml", ".rviz"))]
+    assert refs
+    for ref in refs:
+        assert (CONFIG / ref).is_file(), ref
+
+
+def test_setup_installs_launch_files_configs_and_model() -> None:
+    tree = ast.parse((PKG / "setup.py").read_text())
+    patterns = [ast.literal_eval(c.args[0]) for c in _calls(tree, "glob")]
+    cwd = os.getcwd()
+    try:
+        os.chdir(PKG)  # colcon and pip run setup.py from the package directory
+        installed = {Path(f).resolve() for p in patterns for f in glob.glob(p)}
+    finally:
+        os.chdir(cwd)
+    wanted = [LAUNCH / n for n in LAUNCH_FILES] + list(CONFIG.iterdir())
+    wanted += [REPO / "models" / "lane_change.onnx", REPO / "models" / "lane_change.json"]
+    for f in wanted:
+        assert f.resolve() in installed, f
+
+
+def _check_params(params: dict, where: str) -> None:
+    for name, value in _flatten(params).items():
+        spec = BY_NAME.get(name)
+        assert spec is not None, f"{where}: {name} is not a cam_node parameter"
+        assert type(value) is type(spec.default), (
+            f"{where}: {name}={value!r} is not {type(spec.default).__name__}"
+        )
+        if spec.range is not None:
+            assert spec.range[0] <= value <= spec.range[1], f"{where}: {name}={value} out of range"
+        assert spec.check(value) is None, f"{where}: {spec.check(value)}"
+
+
+def test_default_yaml_declares_every_parameter_with_valid_values() -> None:
+    data = yaml.safe_load((CONFIG / "cam_node.yaml").read_text())
+    params = data["/**"]["ros__parameters"]
+    _check_params(params, "cam_node.yaml")
+    assert set(_flatten(params)) == {p.name for p in PARAMS}
+    assert {k: v for k, v in _flatten(params).items()} == {p.name: p.default for p in PARAMS}
+
+
+def test_rear_cameras_yaml_matches_the_launch_namespaces() -> None:
+    data = yaml.safe_load((CONFIG / "rear_cameras.yaml").read_text())
+    assert set(data) == {f"/{ns}/cam_node" for ns in _cameras()}
+    for key, section in data.items():
+        _check_params(section["ros__parameters"], f"rear_cameras.yaml {key}")
+
+
+def _published(ns: str) -> set[str]:
+    return {f"/{ns}/cam_node/{o}" for o in OUTPUTS} | {f"/{ns}/image_raw/compressed"}
+
+
+def test_record_topics_are_the_cameras_decisions_overlays_and_diagnostics() -> None:
+    rec = yaml.safe_load((CONFIG / "record.yaml").read_text())
+    assert rec["global"] == [DIAGNOSTICS_TOPIC]
+    for ns in _cameras():
+        topics = {t.format(ns=ns) for t in rec["per_camera"]}
+        assert topics <= _published(ns), topics - _published(ns)
+        assert {f"/{ns}/cam_node/decision", f"/{ns}/image_raw/compressed"} <= topics
+        assert any("cam_overlay" in t for t in topics)
+    # The launch file's default camera topic is the one whose /compressed is recorded.
+    assert 'default_value=f"/{ns}/image_raw"' in (LAUNCH / "rear_cameras.launch.py").read_text()
+
+
+def test_rviz_shows_both_overlays() -> None:
+    rviz = yaml.safe_load((CONFIG / "rear_cameras.rviz").read_text())
+    displays = rviz["Visualization Manager"]["Displays"]
+    topics = {d["Topic"]["Value"] for d in displays if d["Class"] == "rviz_default_plugins/Image"}
+    for ns in _cameras():
+        assert f"/{ns}/cam_node/cam_overlay" in topics
+        assert topics & _published(ns) == {t for t in topics if t.startswith(f"/{ns}/")}
+    for d in displays:
+        assert d["Topic"]["Reliability Policy"] == "Reliable"  # matches the node's publishers
+
+
+@pytest.mark.parametrize(
+    "pkg,build_type", [("gapcam_msgs", "ament_cmake"), ("cam_node", "ament_python")]
+)
+def test_package_manifests_validate(pkg: str, build_type: str) -> None:
+    p = parse_package(str(REPO / "ros2_ws" / "src" / pkg))
+    p.validate()  # what colcon and the cmake configure step run (e-mail format included)
+    assert p.name == pkg and p.get_build_type() == build_type
+
+
+def test_decision_message_matches_the_core_fields(pipeline) -> None:
+    """The message takes exactly what gapcam.stream produces (replay builds it the same way)."""
+    import numpy as np
+    from gapcam_msgs.msg import LaneChangeDecision
+    from sensor_msgs.msg import RegionOfInterest
+
+    from gapcam.stream import StreamProcessor, roi_fields
+
+    out = StreamProcessor(pipeline).process("c", np.full((48, 64, 3), 90, np.uint8), 1, "f")
+    msg = LaneChangeDecision(**decision_fields(out))  # an unknown field name would raise
+    msg.cam_box = RegionOfInterest(**roi_fields(out.result.box))
+    fields = LaneChangeDecision.get_fields_and_field_types()
+    assert set(fields) == set(decision_fields(out)) | {"header", "cam_box"}
+    assert fields["header"] == "std_msgs/Header"
+    assert fields["cam_box"] == "sensor_msgs/RegionOfInterest"
+    constants = {c: getattr(LaneChangeDecision, c) for c in ("BLOCKED", "FREE", "UNDEFINED")}
+    assert constants == {c.upper(): i for i, c in enumerate(LANE_CHANGE_CLASSES)}

@@ -1,0 +1,161 @@
+"""cam_node with raw sensor_msgs/Image input over real DDS: decisions, encodings, drops, diagnostics.
+
+One node process serves the whole module; every decision it publishes is checked against the core
+(see ros_harness.Camera.verify), in the order the node published them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from rclpy.qos import ReliabilityPolicy
+from ros_harness import Camera, Diagnostics, scene, wait_for
+from sensor_msgs.msg import Image
+
+from gapcam.ros_image import SUPPORTED_ENCODINGS, encode_bgr
+
+NS = "/raw_cam"
+TOPIC = f"{NS}/image_raw"
+
+
+@pytest.fixture(scope="module")
+def cam(start_node, make_camera) -> Camera:
+    node = start_node(NS, TOPIC)
+    camera = make_camera(node, TOPIC, frame_id="rear_left_camera")
+    camera.wait_ready()
+    return camera
+
+
+def test_decisions_carry_the_input_header_and_match_the_core(cam: Camera) -> None:
+    stamps = []
+    for seed in range(6):
+        stamp = cam.send(scene(seed))
+        d = cam.wait_decision(stamp)
+        assert (d.header.stamp.sec, d.header.stamp.nanosec) == divmod(stamp, 1_000_000_000)
+        assert d.header.frame_id == "rear_left_camera"
+        stamps.append(stamp)
+    # A full-resolution frame (2.7 MB) crosses processes too (shared-memory transport).
+    stamps.append(cam.send(scene(99, size=(1280, 720)), "rgb8"))
+    d = cam.wait_decision(stamps[-1])
+    assert (d.cam_box.x_offset + d.cam_box.width) <= 1280
+    assert cam.verify() == len(stamps)
+
+
+@pytest.mark.parametrize("encoding", SUPPORTED_ENCODINGS)
+def test_every_encoding_with_row_padding(cam: Camera, encoding: str) -> None:
+    pad = 0 if encoding == "bgr8" else 8  # padded rows (step > width * bpp) everywhere else
+    i = SUPPORTED_ENCODINGS.index(encoding)
+    cam.send_and_wait(scene(200 + i), encoding, step_pad=pad)
+    assert cam.verify() == 1
+
+
+def test_camera_rate_always_newest_frame(cam: Camera, diagnostics: Diagnostics) -> None:
+    """30 Hz for 1.5 s, then a burst: decisions keep stamp order, none is late, the last frame of
+    the burst is always processed, and every frame is either decided or counted as dropped."""
+    frames = [scene(300 + i, size=(640, 480)) for i in range(4)]
+    sent = []
+    for i in range(45):
+        sent.append(cam.send(frames[i % 4]))
+        time.sleep(1 / 30)
+    for i in range(12):  # back to back: more than the node can take
+        sent.append(cam.send(frames[i % 4]))
+    last = cam.wait_decision(sent[-1])
+    assert last.latency_ms < 1000, "the newest frame waited behind older ones"
+    ours = set(sent)
+    got = [d.header.stamp.sec * 1_000_000_000 + d.header.stamp.nanosec for d in cam.decisions.msgs]
+    burst = [s for s in got if s in ours]
+    assert burst == sorted(burst), "decisions out of order: a stale frame was processed late"
+    assert len(burst) >= 20, f"only {len(burst)} of {len(sent)} frames decided at 30 Hz"
+    cam.verify()
+    diag = diagnostics.wait_until(
+        cam.node.name,
+        lambda v: int(v["frames_in"]) == int(v["decisions_out"]) + int(v["drops_total"]),
+        timeout=5.0,
+        what="frames_in == decisions_out + drops_total",
+    )
+    assert int(diag["decisions_out"]) == len(cam.decisions)
+    print(f"rate test: {len(burst)} of {len(sent)} decided; drops {diag['drops_total']}")
+
+
+def test_stale_frames_are_dropped_and_counted(cam: Camera, diagnostics: Diagnostics) -> None:
+    before = int(diagnostics.latest(cam.node.name)["drops_stale"])
+    old = cam.send(scene(400), stamp_ns=time.time_ns() - 60 * 1_000_000_000)  # max_age_s is 30
+    fresh = cam.send_and_wait(scene(401))
+    assert fresh is not None and cam.decision_for(old) is None
+    cam.verify()
+    diag = diagnostics.wait_until(
+        cam.node.name, lambda v: int(v["drops_stale"]) == before + 1, 5.0, "the stale drop"
+    )
+    assert "stale" in diag["last_error"]
+
+
+def _broken(frame_id: str, **fields) -> Image:
+    msg = Image(**fields)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(time.time_ns(), 1_000_000_000)
+    msg.header.frame_id = frame_id
+    return msg
+
+
+def test_bad_input_is_reported_and_the_node_stays_alive(
+    cam: Camera, diagnostics: Diagnostics
+) -> None:
+    before = int(diagnostics.latest(cam.node.name)["drops_decode_error"])
+    good = encode_bgr(scene(500), "bgr8")
+    bad = [
+        _broken("bad", **{**good, "encoding": "32FC1"}),  # unknown encoding
+        _broken("bad", **{**good, "data": good["data"][: len(good["data"]) // 2]}),  # truncated
+        _broken("bad", **{**good, "step": good["width"]}),  # step too small for bgr8
+        _broken("bad", **{**good, "encoding": "yuv422", "width": 7, "step": 14}),  # odd 4:2:2
+    ]
+    for msg in bad:
+        cam.publish_raw(msg)
+        time.sleep(0.15)  # one at a time: the newest-frame slot would merge a burst
+    cam.send_and_wait(scene(501))  # still deciding
+    cam.node.check_alive()
+    cam.verify()
+    diag = diagnostics.wait_until(
+        cam.node.name,
+        lambda v: int(v["drops_decode_error"]) == before + len(bad),
+        5.0,
+        f"{len(bad)} decode errors",
+    )
+    assert "decode_error" in diag["last_error"]
+    # The error was logged, throttled (error_throttle_s = 5): one line for the burst of four.
+    lines = [ln for ln in cam.node.log().splitlines() if "bad frame dropped" in ln]
+    assert len(lines) == 1, lines
+    assert "unsupported image encoding '32FC1'" in lines[0]
+
+
+def test_diagnostics_at_one_hertz(cam: Camera, diagnostics: Diagnostics, core) -> None:
+    for i in range(20):  # 10 Hz for 2 s
+        cam.send(scene(600 + i % 3))
+        time.sleep(0.1)
+    v = diagnostics.latest(cam.node.name)
+    assert v["backend"] == "onnxruntime" and v["precision"] == "fp32"
+    assert v["model_id"] == core.backend.model_id
+    assert v["input_topic"] == TOPIC and v["_hardware_id"] == "rear_left_camera"
+    for key in (
+        "rate_in_hz", "rate_out_hz", "latency_p50_ms", "latency_p99_ms", "age_p50_ms",
+        "drops_superseded", "drops_stale", "drops_decode_error", "drops_inference_error",
+        "last_error", "last_decision",
+    ):  # fmt: skip
+        assert key in v, key
+    assert 5.0 <= float(v["rate_in_hz"]) <= 15.0 and float(v["rate_out_hz"]) > 4.0
+    assert 0.0 < float(v["latency_p50_ms"]) <= float(v["latency_p99_ms"])
+    stamps = [t for t, _ in diagnostics.statuses(cam.node.name)]
+    gaps = np.diff(stamps[-4:])
+    assert len(gaps) >= 2 and np.all(np.abs(gaps - 1.0) < 0.25), gaps
+    cam.verify()
+
+
+def test_input_qos_is_sensor_data(cam: Camera, ros) -> None:
+    infos = wait_for(
+        lambda: [
+            i for i in ros.node.get_subscriptions_info_by_topic(TOPIC) if i.node_name == "cam_node"
+        ],
+        5.0,
+        "cam_node's subscription info",
+    )
+    assert infos[0].qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT

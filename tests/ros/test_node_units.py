@@ -1,0 +1,50 @@
+"""The node's ROS-free parts: the newest-frame slot and the statistics behind /diagnostics."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from cam_node.frames import LatestFrameSlot
+from cam_node.stats import DROP_CAUSES, StreamStats
+
+
+def test_slot_keeps_only_the_newest_and_reports_what_it_dropped() -> None:
+    slot: LatestFrameSlot[int] = LatestFrameSlot()
+    assert slot.put(1) is None
+    assert slot.put(2) == 1  # 1 was never taken: dropped
+    assert slot.put(3) == 2
+    assert slot.take(timeout=0) == 3
+    assert slot.take(timeout=0.01) is None
+
+
+def test_slot_wakes_a_waiting_worker_and_closes() -> None:
+    slot: LatestFrameSlot[str] = LatestFrameSlot()
+    got: list[str | None] = []
+    worker = threading.Thread(target=lambda: got.extend([slot.take(), slot.take()]))
+    worker.start()
+    time.sleep(0.05)
+    slot.put("frame")
+    time.sleep(0.05)
+    slot.close()
+    worker.join(timeout=2)
+    assert not worker.is_alive() and got == ["frame", None]
+
+
+def test_stats_count_rates_and_percentiles() -> None:
+    s = StreamStats(window_s=2.0)
+    for i in range(10):
+        s.frame_in()
+        if i % 2:
+            s.drop("superseded")
+        else:
+            s.decision_out(latency_ms=float(i), age_ms=float(i) + 1, label="free")
+    s.drop("decode_error", "bad bytes")
+    snap = s.snapshot()
+    assert snap["frames_in"] == 10 and snap["decisions_out"] == 5
+    assert snap["drops_superseded"] == 5 and snap["drops_decode_error"] == 1
+    assert snap["drops_total"] == 6
+    assert all(f"drops_{c}" in snap for c in DROP_CAUSES)
+    assert snap["rate_in_hz"] == 5.0 and snap["rate_out_hz"] == 2.5
+    assert snap["latency_p50_ms"] == 4.0 and 7.9 < snap["latency_p99_ms"] <= 8.0
+    assert snap["last_error"] == "decode_error: bad bytes" and snap["last_decision"] == "free"
