@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from gapcam.cam import DEFAULT_CAM_THRESHOLD
 from gapcam.decision import SmoothingConfig
 from gapcam.errors import GapcamError, ImageDecodeError
 from gapcam.pipeline import Pipeline
@@ -58,7 +59,7 @@ class ReplayOptions:
     overlay_alpha: float = 0.45
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     cam_class: str = "predicted"
-    cam_threshold: float | None = None
+    cam_threshold: float = DEFAULT_CAM_THRESHOLD
     reorder_window: int = 8
     ground_truth_topic: str | None = None
     report: bool = True
@@ -127,10 +128,12 @@ def replay_bag(
                 from gapcam.cli import DEFAULT_MODEL
 
                 options = replace(options, model=DEFAULT_MODEL)
-            kwargs: dict[str, Any] = {"cam_class": options.cam_class}
-            if options.cam_threshold is not None:
-                kwargs["cam_threshold"] = options.cam_threshold
-            pipeline = Pipeline.from_model(options.model, options.backend, **kwargs)
+            pipeline = Pipeline.from_model(
+                options.model,
+                options.backend,
+                cam_class=options.cam_class,
+                cam_threshold=options.cam_threshold,
+            )
         job = _Replay(reader, in_bag, out_bag, cameras, gt_topic, pipeline, options, on_frame)
         return job.run()
     finally:
