@@ -35,6 +35,8 @@ def run_demo(
     model: str | Path | None = None,
     storage: str = "mcap",
     progress: bool = False,
+    frames_per_sequence: int = 60,
+    size: tuple[int, int] = (640, 480),
 ) -> dict[str, Any]:
     """Make (or reuse) ``out_dir/sample_bag``, replay it to ``out_dir/replay_bag`` + report.
 
@@ -47,12 +49,13 @@ def run_demo(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sample = out / "sample_bag"
-    if _is_bag(sample):
+    reused = _is_bag(sample)
+    if reused:
         print(f"[demo] reusing sample bag {sample}")
     else:
         if sample.exists():
             shutil.rmtree(sample)  # an interrupted earlier make-bag: start again
-        info = make_bag(sample, storage=storage)
+        info = make_bag(sample, storage=storage, frames_per_sequence=frames_per_sequence, size=size)
         print(
             f"[demo] wrote sample bag {sample}: {info['frames']} frames, 2 cameras, "
             f"{info['duration_s']:.0f} s ({storage})"
@@ -77,6 +80,7 @@ def run_demo(
     print(f"[demo] report: {report}")
     return {
         "sample_bag": str(sample),
+        "sample_bag_reused": reused,
         "output_bag": str(replayed),
         "report": str(report),
         "frames": summary.frames,
