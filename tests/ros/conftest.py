@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,8 @@ except ImportError as exc:  # pragma: no cover - environment problem, explained 
 from cam_node.ros_env import apply_localhost_env
 
 # Before rclpy creates a participant; the domain id is derived from this pytest process.
-apply_localhost_env(
-    log_dir=Path(os.environ.get("TMPDIR", "/tmp")) / f"gapcam-test-ros-{os.getpid()}"
-)
+_LOG_DIR = Path(tempfile.gettempdir()) / f"gapcam-test-ros-{os.getpid()}"
+apply_localhost_env(log_dir=_LOG_DIR)
 
 from ros_harness import (  # noqa: E402 - after the environment is set
     DEFAULT_YAML,
@@ -47,6 +48,7 @@ def ros() -> Iterator[RosHarness]:
     harness = RosHarness()
     yield harness
     harness.close()
+    shutil.rmtree(_LOG_DIR, ignore_errors=True)  # node output is kept in pytest's tmp dirs
 
 
 @pytest.fixture(scope="session")

@@ -396,7 +396,7 @@ class Diagnostics:
 
         def fresh() -> Any:
             found = [s for t, s in self.statuses(node_name) if t > after]
-            return found[-1] if found else None
+            return found[0] if found else None
 
         s = wait_for(fresh, timeout, f"a /diagnostics status of {node_name}")
         values: dict[str, Any] = {kv.key: kv.value for kv in s.values}

@@ -67,7 +67,7 @@ def test_camera_rate_always_newest_frame(cam: Camera, diagnostics: Diagnostics) 
     got = [d.header.stamp.sec * 1_000_000_000 + d.header.stamp.nanosec for d in cam.decisions.msgs]
     burst = [s for s in got if s in ours]
     assert burst == sorted(burst), "decisions out of order: a stale frame was processed late"
-    assert len(burst) >= 20, f"only {len(burst)} of {len(sent)} frames decided at 30 Hz"
+    assert len(burst) >= 10, f"only {len(burst)} of {len(sent)} frames decided at 30 Hz"
     cam.verify()
     diag = diagnostics.wait_until(
         cam.node.name,
@@ -129,10 +129,13 @@ def test_bad_input_is_reported_and_the_node_stays_alive(
 
 
 def test_diagnostics_at_one_hertz(cam: Camera, diagnostics: Diagnostics, core) -> None:
-    for i in range(20):  # 10 Hz for 2 s
+    mid = None
+    for i in range(30):  # 10 Hz for 3 s; the status read is the first after 1.2 s: mid-stream
         cam.send(scene(600 + i % 3))
+        if i == 12:
+            mid = time.time()
         time.sleep(0.1)
-    v = diagnostics.latest(cam.node.name)
+    v = diagnostics.latest(cam.node.name, after=mid)
     assert v["backend"] == "onnxruntime" and v["precision"] == "fp32"
     assert v["model_id"] == core.backend.model_id
     assert v["input_topic"] == TOPIC and v["_hardware_id"] == "rear_left_camera"
@@ -142,7 +145,7 @@ def test_diagnostics_at_one_hertz(cam: Camera, diagnostics: Diagnostics, core) -
         "last_error", "last_decision",
     ):  # fmt: skip
         assert key in v, key
-    assert 5.0 <= float(v["rate_in_hz"]) <= 15.0 and float(v["rate_out_hz"]) > 4.0
+    assert 7.0 <= float(v["rate_in_hz"]) <= 13.0 and float(v["rate_out_hz"]) >= 7.0, v
     assert 0.0 < float(v["latency_p50_ms"]) <= float(v["latency_p99_ms"])
     stamps = [t for t, _ in diagnostics.statuses(cam.node.name)]
     gaps = np.diff(stamps[-4:])

@@ -1,0 +1,240 @@
+"""Benchmark cam_node over real DDS: two rear cameras (1280x720, 30 Hz) for a while, on CPU.
+
+    .venv/bin/python bench/bench_cam_node.py [--duration 30] [--rate 30] [--size 1280x720]
+
+Starts one ``cam_node`` process per camera as ``rear_cameras.launch.py`` does (namespaces
+``rear_left``/``rear_right``, ``config/cam_node.yaml`` + ``config/rear_cameras.yaml``), publishes
+synthetic frames from this process at the camera rate with fresh stamps, and prints per camera:
+
+* decision rate (Hz) and drop rate (frames published without a decision; the node's own drop
+  causes from ``/diagnostics``),
+* latency stamp -> decision received here, p50/p99 (stamp-to-publish plus one DDS hop), and the
+  node's own ``latency_ms`` (receipt -> publish),
+* node CPU time per decided frame (``/proc/<pid>/stat``) against the core's own CPU time per
+  frame (:meth:`gapcam.stream.StreamProcessor.process` on the same image, same thread count,
+  measured afterwards in this process): the ratio is what ROS and message conversion cost.
+
+This process (the camera simulator) shares the CPU with the nodes; its CPU use is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "ros2_ws" / "src" / "cam_node" / "config"
+SIDES = ("rear_left", "rear_right")
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (fields 14 and 15 of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _frames(size: tuple[int, int], n: int = 4) -> list[np.ndarray]:
+    try:
+        from gapcam.synth import render_scene
+
+        return [render_scene(100 + i, size=size)[0] for i in range(n)]
+    except ImportError:
+        rng = np.random.default_rng(0)
+        return [rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8) for _ in range(n)]
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=float, default=30.0, help="measured seconds (default 30)")
+    ap.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
+    ap.add_argument("--rate", type=float, default=30.0, help="frames per second per camera")
+    ap.add_argument("--size", default="1280x720", help="WxH of the camera frames")
+    ap.add_argument("--encoding", default="rgb8", help="sensor_msgs/Image encoding sent")
+    ap.add_argument("--cameras", type=int, default=2, choices=(1, 2))
+    ap.add_argument("--overlay", action="store_true", help="also subscribe to ~/cam_overlay")
+    args = ap.parse_args(argv)
+    w, h = (int(v) for v in args.size.lower().split("x"))
+
+    from cam_node.ros_env import apply_localhost_env
+
+    env = apply_localhost_env()
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from gapcam_msgs.msg import LaneChangeDecision
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from gapcam.ros_image import encode_bgr
+
+    sides = SIDES[: args.cameras]
+    procs: dict[str, subprocess.Popen] = {}
+    for side in sides:
+        cmd = [sys.executable, "-m", "cam_node", "--ros-args", "-r", f"__ns:=/{side}"]
+        cmd += ["-r", f"image:=/{side}/image_raw"]
+        cmd += ["--params-file", str(CONFIG / "cam_node.yaml")]
+        cmd += ["--params-file", str(CONFIG / "rear_cameras.yaml")]
+        procs[side] = subprocess.Popen(
+            cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
+
+    rclpy.init()
+    node = rclpy.create_node("bench_cameras")
+    lock = threading.Lock()
+    recv: dict[str, list[tuple[int, int, float]]] = {
+        s: [] for s in sides
+    }  # stamp, arrival, node ms
+    diag: dict[str, dict[str, str]] = {}
+
+    def on_decision(side: str):
+        def cb(msg: LaneChangeDecision) -> None:
+            now = time.time_ns()
+            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            with lock:
+                recv[side].append((stamp, now, msg.latency_ms))
+
+        return cb
+
+    def on_diag(msg: DiagnosticArray) -> None:
+        for s in msg.status:
+            for side in sides:
+                if s.name.startswith(f"/{side}/cam_node:"):
+                    diag[side] = {kv.key: kv.value for kv in s.values}
+
+    reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+    pubs = {}
+    for side in sides:
+        node.create_subscription(
+            LaneChangeDecision, f"/{side}/cam_node/decision", on_decision(side), reliable
+        )
+        if args.overlay:
+            node.create_subscription(Image, f"/{side}/cam_node/cam_overlay", lambda m: None, 1)
+        pubs[side] = node.create_publisher(Image, f"/{side}/image_raw", qos_profile_sensor_data)
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, reliable)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+
+    frames = _frames((w, h))
+    msgs = [Image(**encode_bgr(f, args.encoding)) for f in frames]
+    try:
+        deadline = time.monotonic() + 120
+        while not all(p.get_subscription_count() > 0 for p in pubs.values()):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs.values()):
+                print("cam_node did not come up", file=sys.stderr)
+                return 1
+            time.sleep(0.05)
+        time.sleep(0.5)
+
+        sent: dict[str, list[int]] = {s: [] for s in sides}
+        period = 1.0 / args.rate
+        t_start = time.monotonic()
+        t_measure = t_start + args.warmup
+        t_end = t_measure + args.duration
+        cpu0: dict[str, float] = {}
+        n0: dict[str, int] = {}
+        self_cpu0 = 0.0
+        i = 0
+        while True:
+            tick = t_start + i * period
+            now = time.monotonic()
+            if tick > now:
+                time.sleep(tick - now)
+            if not cpu0 and time.monotonic() >= t_measure:
+                with lock:
+                    n0 = {s: len(recv[s]) for s in sides}
+                cpu0 = {s: _cpu_s(procs[s].pid) for s in sides}
+                self_cpu0 = time.process_time()
+            if time.monotonic() >= t_end:
+                break
+            for side in sides:
+                msg = msgs[i % len(msgs)]
+                stamp = time.time_ns()
+                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+                msg.header.frame_id = f"{side}_camera"
+                pubs[side].publish(msg)
+                if cpu0:
+                    sent[side].append(stamp)
+            i += 1
+        cpu1 = {s: _cpu_s(procs[s].pid) for s in sides}
+        self_cpu = time.process_time() - self_cpu0
+        time.sleep(1.5)  # the last decisions and a diagnostics status arrive
+        with lock:
+            got = {s: list(recv[s]) for s in sides}
+    finally:
+        for p in procs.values():
+            p.send_signal(signal.SIGINT)
+        for p in procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+    # The core alone on the same frames, same thread count as rear_cameras.yaml (1).
+    from gapcam.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from gapcam.pipeline import Pipeline
+    from gapcam.stream import StreamProcessor
+
+    core = StreamProcessor(
+        Pipeline(OnnxRuntimeBackend(REPO / "models" / "lane_change.onnx", threads=1))
+    )
+    for f in frames:
+        core.process("c", f, 0, "")
+    n_core = 60
+    c0, t0 = time.process_time(), time.perf_counter()
+    for k in range(n_core):
+        core.process("c", frames[k % len(frames)], k, "")
+    core_cpu_ms = (time.process_time() - c0) / n_core * 1e3
+    core_wall_ms = (time.perf_counter() - t0) / n_core * 1e3
+
+    print(
+        f"cam_node benchmark: {len(sides)} camera(s) {w}x{h} {args.encoding} at {args.rate:g} Hz, "
+        f"{args.duration:g} s measured after {args.warmup:g} s warm-up, overlays "
+        f"{'subscribed' if args.overlay else 'off'}, {os.cpu_count()} CPUs"
+    )
+    for side in sides:
+        stamps = set(sent[side])
+        mine = [r for r in got[side][n0.get(side, 0) :] if r[0] in stamps]
+        lat = [(arr - st) / 1e6 for st, arr, _ in mine]
+        node_ms = [ms for _, _, ms in mine]
+        n_sent, n_dec = len(stamps), len(mine)
+        cpu_ms = (cpu1[side] - cpu0[side]) * 1e3 / max(1, n_dec)
+        d = diag.get(side, {})
+        print(
+            f"  {side}: sent {n_sent} ({n_sent / args.duration:.1f} Hz), decisions {n_dec} "
+            f"({n_dec / args.duration:.1f} Hz), drop rate {1 - n_dec / max(1, n_sent):.1%} "
+            f"[node: superseded {d.get('drops_superseded', '?')}, stale {d.get('drops_stale', '?')}, "
+            f"decode {d.get('drops_decode_error', '?')}]"
+        )
+        print(
+            f"    latency stamp->decision received: p50 {_pct(lat, 50):.1f} ms, "
+            f"p99 {_pct(lat, 99):.1f} ms; node receipt->publish p50 {_pct(node_ms, 50):.1f} ms, "
+            f"p99 {_pct(node_ms, 99):.1f} ms"
+        )
+        print(
+            f"    node CPU per decided frame {cpu_ms:.1f} ms vs core alone {core_cpu_ms:.1f} ms "
+            f"CPU ({core_wall_ms:.1f} ms wall): ratio {cpu_ms / core_cpu_ms:.2f}"
+        )
+    print(f"  camera simulator (this process) CPU: {self_cpu / args.duration:.0%} of one core")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
