@@ -1,0 +1,336 @@
+"""ONNX -> TensorRT plan + ``.plan.json``, verified before it is published.
+
+Precision paths, by TensorRT version (see :class:`engine_builder.trt_api.Capabilities`):
+
+======== ================================ ==========================================
+         TensorRT 8.5 - 10.x              TensorRT 11 (strongly typed)
+======== ================================ ==========================================
+fp32     as parsed                        as parsed
+fp16     ``BuilderFlag.FP16``             ONNX converted to fp16 (fp32 IO kept)
+int8 Q/DQ ``INT8`` + ``FP16`` flags        Q/DQ graph as is
+int8 cal ``IInt8EntropyCalibrator2``      refused: use ``engine-builder quantize``
+======== ================================ ==========================================
+
+The plan is written to a temporary file, verified against the FP32 ONNX on ONNX Runtime, and only
+then moved into place (``os.replace``) with its metadata; a failing engine is not published
+unless ``force``. Builder timing results persist in a timing cache file per TensorRT version
+and GPU, so rebuilding the same model on the same device takes seconds instead of minutes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from engine_builder import trt_api
+from engine_builder.calibration_set import ImageSet, load_image_set
+from engine_builder.compare import Thresholds
+from engine_builder.entropy_cache import read_cache
+from engine_builder.errors import EngineBuilderError, VerificationFailedError
+from engine_builder.metadata import make_metadata, write_metadata
+from engine_builder.qdq_rules import is_qdq_model, require_tensorrt_qdq
+from engine_builder.verify import fp32_reference_of_onnx, verify_plan
+from gapcam.backends.tensorrt_backend import PrimaryContext, query_runtime_info
+from gapcam.model_card import ModelCard, load_card_for_onnx, sha256_file
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass
+class BuildRequest:
+    onnx_path: Path
+    precision: str
+    out_dir: Path
+    calib: Path | None = None
+    calib_cache: Path | None = None
+    timing_cache: Path | None = None
+    settings: trt_api.BuildSettings | None = None
+    verify: bool = True
+    verify_data: Path | None = None
+    verify_images: int | None = 256
+    reference_onnx: Path | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    force: bool = False
+    verbose: bool = False
+    device: int = 0
+
+
+@dataclass
+class BuildResult:
+    plan_path: Path
+    metadata: dict[str, Any]
+    seconds: float
+    verified: bool | None
+
+
+def plan_path_for(onnx_path: Path, precision: str, out_dir: Path) -> Path:
+    """``lane_change.onnx`` -> ``OUT/lane_change.fp16.plan``; a Q/DQ model keeps its own stem."""
+    stem = onnx_path.stem
+    if stem.endswith(f".{precision}") or stem.endswith(f".{precision}.qdq"):
+        return out_dir / f"{stem}.plan"
+    return out_dir / f"{stem}.{precision}.plan"
+
+
+def rebuild_command(req: BuildRequest) -> str:
+    """The canonical command that reproduces this build (recorded, and shown on mismatches)."""
+    parts = ["engine-builder", "build", str(req.onnx_path), "--precision", req.precision]
+    parts += ["--out", str(req.out_dir)]
+    if req.calib:
+        parts += ["--calib", str(req.calib)]
+    if req.calib_cache:
+        parts += ["--calib-cache", str(req.calib_cache)]
+    return shlex.join(parts)
+
+
+def int8_source(req: BuildRequest, model: onnx.ModelProto) -> str | None:
+    """``qdq``, ``calibrator`` or None; refuses combinations that cannot mean what they say."""
+    qdq = is_qdq_model(model)
+    if req.precision != "int8":
+        if qdq:
+            raise EngineBuilderError(
+                f"{req.onnx_path} is a Q/DQ (int8) model; build it with --precision int8"
+            )
+        if req.calib or req.calib_cache:
+            raise EngineBuilderError("--calib/--calib-cache only apply to --precision int8")
+        return None
+    if qdq:
+        if req.calib or req.calib_cache:
+            raise EngineBuilderError(
+                f"{req.onnx_path} is a Q/DQ model and carries its own scales; drop --calib/--calib-cache"
+            )
+        require_tensorrt_qdq(model, str(req.onnx_path))
+        return "qdq"
+    if not req.calib and not (req.calib_cache and req.calib_cache.is_file()):
+        raise EngineBuilderError(
+            "int8 needs calibration: --calib SET (e.g. calibration/default), --calib-cache FILE, "
+            "or a Q/DQ model from `engine-builder quantize`"
+        )
+    return "calibrator"
+
+
+def default_calib_cache(calib_set: ImageSet, card: ModelCard, version: trt_api.Version) -> Path:
+    """Caches live beside the set they came from, named by model, set and TensorRT version."""
+    base = calib_set.manifest_path.parent if calib_set.manifest_path else calib_set.root
+    code = trt_api.calibration_cache_version_code(version)
+    name = f"{card.name}-{card.onnx_sha256[:12]}-set{calib_set.hash[:12]}-trt{code}.cache"
+    return base / "caches" / name
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-").lower()
+
+
+@contextlib.contextmanager
+def _parser_input(onnx_path: Path, precision: str, caps: trt_api.Capabilities, say):
+    """The ONNX file TensorRT parses: fp16-converted for strongly typed fp16 builds."""
+    if not (caps.strongly_typed and precision == "fp16"):
+        yield onnx_path
+        return
+    from engine_builder.fp16_onnx import convert_to_fp16
+
+    say("strongly typed TensorRT: converting the ONNX to fp16 (fp32 inputs/outputs kept)")
+    with tempfile.TemporaryDirectory(prefix="engine-builder-fp16-") as tmp:
+        path = Path(tmp) / f"{onnx_path.stem}.fp16.onnx"
+        onnx.save(convert_to_fp16(onnx.load(str(onnx_path))), str(path))
+        yield path
+
+
+def build_engine(req: BuildRequest, say: Callable[[str], None] = print) -> BuildResult:
+    """Build, verify and publish one engine; see the module docstring for the precision paths."""
+    if req.precision not in PRECISIONS:
+        raise EngineBuilderError(f"precision must be one of {', '.join(PRECISIONS)}")
+    onnx_path = Path(req.onnx_path)
+    card = load_card_for_onnx(onnx_path)
+    onnx_sha = card.onnx_sha256 or sha256_file(onnx_path)
+    source = int8_source(req, onnx.load(str(onnx_path), load_external_data=False))
+    settings = req.settings or trt_api.BuildSettings(req.precision, source)
+    settings.precision, settings.int8_source = req.precision, source
+    calib_set = load_image_set(req.calib, card.input) if req.calib else None
+
+    trt = trt_api.import_tensorrt()
+    caps = trt_api.capabilities(trt)
+    if source == "calibrator" and not caps.entropy_calibrator:
+        raise EngineBuilderError(
+            f"TensorRT {trt.__version__} is strongly typed and has no IInt8EntropyCalibrator2; "
+            f"quantise first: engine-builder quantize {onnx_path} --calib {req.calib or 'SET'} "
+            f"--out {onnx_path.with_suffix('')}.int8.qdq.onnx, then build that with --precision int8"
+        )
+    out_dir = Path(req.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plan_path = plan_path_for(onnx_path, req.precision, out_dir)
+    ctx = PrimaryContext(req.device)
+    try:
+        runtime = query_runtime_info(ctx)
+        timing_path = req.timing_cache or out_dir / (
+            f"timing.trt{trt.__version__}.sm{runtime.compute_capability}.{_slug(runtime.gpu_name)}.cache"
+        )
+        cache_path = req.calib_cache
+        if source == "calibrator" and cache_path is None and calib_set is not None:
+            cache_path = default_calib_cache(calib_set, card, caps.version)
+        say(
+            f"building {plan_path.name}: {req.precision}"
+            + (f" (int8 via {source})" if source else "")
+            + f", TensorRT {trt.__version__} on {runtime.gpu_name} (sm {runtime.compute_capability})"
+        )
+        with ctx.active():
+            plan, meta_parts = _build_plan(
+                trt, caps, req, settings, card, calib_set, cache_path, timing_path, ctx, say
+            )
+    finally:
+        ctx.release()
+
+    fp32_ref = None
+    if source == "qdq":
+        ref_path, ref_sha = fp32_reference_of_onnx(onnx_path, card)
+        fp32_ref = {
+            "path": os.path.relpath(ref_path.resolve(), out_dir.resolve()),
+            "sha256": ref_sha,
+        }
+    meta = make_metadata(
+        plan=plan,
+        plan_name=plan_path.name,
+        precision=req.precision,
+        onnx_path=Path(os.path.relpath(onnx_path.resolve(), out_dir.resolve())),
+        onnx_sha256=onnx_sha,
+        fp32_reference=fp32_ref,
+        int8=_int8_metadata(source, card, calib_set, cache_path, meta_parts),
+        runtime=runtime,
+        strongly_typed=caps.strongly_typed,
+        io=meta_parts["io"],
+        builder={**settings.to_dict(), "timing_cache": str(timing_path), **meta_parts["timing"]},
+        build_seconds=meta_parts["seconds"],
+        command=rebuild_command(req),
+        card=card,
+    )
+    tmp_plan = out_dir / f".{plan_path.name}.{os.getpid()}.tmp"
+    tmp_plan.write_bytes(plan)
+    verified = None
+    try:
+        if req.verify:
+            data = (
+                load_image_set(req.verify_data, card.input).subset(req.verify_images)
+                if req.verify_data
+                else None
+            )
+            result = verify_plan(
+                tmp_plan,
+                data,
+                req.thresholds,
+                metadata=meta,
+                onnx_override=req.reference_onnx,
+                limit=req.verify_images,
+                device=req.device,
+                say=say,
+            )
+            for line in result.comparison.lines():
+                say(f"  {line}")
+            meta["verification"] = result.to_dict(req.thresholds, forced=req.force)
+            verified = result.passed
+            if not result.passed and not req.force:
+                raise VerificationFailedError(
+                    f"{plan_path.name}: engine disagrees with the FP32 ONNX "
+                    f"({'; '.join(result.failures)}); not published. Rebuild with another "
+                    "precision/calibration, or pass --force to publish anyway"
+                )
+        os.replace(tmp_plan, plan_path)
+        write_metadata(plan_path, meta)
+    finally:
+        tmp_plan.unlink(missing_ok=True)
+    say(f"wrote {plan_path} ({len(plan) / 1e6:.1f} MB) and {plan_path.name}.json")
+    return BuildResult(plan_path, meta, meta_parts["seconds"], verified)
+
+
+def _build_plan(trt, caps, req, settings, card, calib_set, cache_path, timing_path, ctx, say):
+    logger = trt_api.make_logger(trt, req.verbose)
+    with _parser_input(Path(req.onnx_path), req.precision, caps, say) as parse_path:
+        parsed = trt_api.parse_onnx(trt, logger, parse_path, caps)
+    if [name for name, _ in parsed.inputs] != [card.input.name]:
+        raise EngineBuilderError(
+            f"{req.onnx_path}: network inputs {parsed.inputs} do not match the card's "
+            f"{card.input.name!r}"
+        )
+    calibrator = None
+    if settings.int8_source == "calibrator":
+        if cache_path is not None and cache_path.is_file():
+            cache = read_cache(cache_path)
+            say(f"calibration cache {cache_path} ({len(cache.scales)} tensors)")
+        batch = settings.calibration_batch
+        if calib_set is not None:
+            batch = settings.calibration_batch = min(batch, len(calib_set.entries))
+
+        def batches():
+            if calib_set is None:
+                return iter(())
+            return (b for b in calib_set.batches(card.input, batch) if b.shape[0] == batch)
+
+        calibrator = trt_api.make_entropy_calibrator(trt, caps, batches, cache_path, ctx._cuda)
+    timing_data = timing_path.read_bytes() if timing_path.is_file() else None
+    say(
+        f"timing cache {timing_path.name}: "
+        + (f"loaded {len(timing_data)} bytes" if timing_data else "new")
+    )
+    progress = trt_api.make_progress_monitor(trt, caps, say)
+    config = trt_api.make_config(
+        trt,
+        parsed,
+        caps,
+        settings,
+        timing_cache_data=timing_data,
+        calibrator=calibrator,
+        progress=progress,
+    )
+    started = time.monotonic()
+    heartbeat = trt_api.Heartbeat(say, "building") if progress is None else contextlib.nullcontext()
+    with heartbeat:
+        plan = trt_api.build_serialized(trt, parsed, config, Path(req.onnx_path))
+    seconds = time.monotonic() - started
+    new_timing = trt_api.serialized_timing_cache(config)
+    if new_timing:
+        tmp = timing_path.with_name(f".{timing_path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(new_timing)
+        os.replace(tmp, timing_path)
+    say(f"built in {seconds:.1f} s")
+    io = [
+        {"name": name, "mode": "input", "shape": list(shape), "dtype": "float32"}
+        for name, shape in parsed.inputs
+    ] + [{"name": name, "mode": "output", "dtype": "float32"} for name in parsed.outputs]
+    parts = {
+        "io": io,
+        "seconds": seconds,
+        "timing": {
+            "timing_cache_loaded_bytes": len(timing_data or b""),
+            "timing_cache_saved_bytes": len(new_timing),
+        },
+        "calibration_batches": getattr(calibrator, "batches_used", None),
+    }
+    return plan, parts
+
+
+def _int8_metadata(source, card, calib_set, cache_path, parts) -> dict[str, Any] | None:
+    if source is None:
+        return None
+    if source == "qdq":
+        quant = dict((card.provenance or {}).get("quantization") or {})
+        return {
+            "method": "qdq",
+            "calibration_set": quant.get("calibration_set"),
+            "quantization": quant,
+        }
+    cache = None
+    if cache_path is not None and Path(cache_path).is_file():
+        cache = {"path": str(cache_path), "sha256": sha256_file(cache_path)}
+    return {
+        "method": "entropy-calibrator" if parts.get("calibration_batches") else "calibration-cache",
+        "calibration_set": calib_set.describe() if calib_set else None,
+        "calibration_cache": cache,
+        "calibration_batches": parts.get("calibration_batches"),
+    }

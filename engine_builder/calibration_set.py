@@ -1,0 +1,423 @@
+"""Calibration (and validation) image sets: manifests, hashing, loading, and diverse frame selection.
+
+A set is a directory of images plus ``manifest.json``: every file with its sha256 (and label when
+the images sit in class folders), the preprocessing of the model card it was made for, how the
+frames were chosen, and how to regenerate them. The *set hash* covers exactly what a calibrator
+sees - the files' bytes and the preprocessing - so an engine's metadata can name the data that
+produced its INT8 scales, and a changed file is caught before it silently changes an engine.
+
+Frame selection spreads over conditions instead of taking consecutive frames (which are nearly
+identical at 30 fps): each frame is described by a small Lab thumbnail (layout, brightness) and
+HSV histograms (colour, lighting, time of day); near-duplicates are dropped, then greedy
+farthest-point sampling picks frames that cover the feature space. :func:`select_diverse` takes
+BGR arrays or paths, so a rosbag reader can feed it decoded frames directly.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine_builder.errors import EngineBuilderError
+from gapcam.imageio import IMAGE_SUFFIXES, read_image
+from gapcam.model_card import InputSpec, sha256_file
+from gapcam.preprocess import preprocess
+
+MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = "gapcam-calibration-set/1"
+IMAGES_DIR = "images"
+
+#: Default sets of the shipped model (paths relative to the repository root).
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CALIBRATION_SET = REPO_ROOT / "calibration" / "default"
+DEFAULT_VALIDATION_SET = REPO_ROOT / "calibration" / "validation"
+
+#: Recipe of the default sets: synthetic scenes from gapcam.synth with fixed seeds.
+DEFAULT_RECIPE = {
+    "calibration": {"candidates": 768, "count": 256, "seed": 20240, "size": [224, 224]},
+    "validation": {"candidates": 512, "count": 512, "seed": 777, "size": [224, 224]},
+}
+
+#: Thumbnail side and histogram bins of the selection features.
+THUMB = 8
+HIST_BINS = 16
+#: Features closer than this (RMS over the feature vector) count as near-duplicates.
+DEDUP_THRESHOLD = 0.02
+
+
+# ---------------------------------------------------------------------------- selection
+def frame_features(image: np.ndarray) -> np.ndarray:
+    """Small descriptor of one BGR frame: 8x8 Lab thumbnail + H/S/V histograms, in [0, 1]."""
+    small = cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)
+    thumb = cv2.resize(small, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(thumb, cv2.COLOR_BGR2LAB).astype(np.float32).ravel() / 255.0
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    hists = []
+    for channel, top in ((0, 180), (1, 256), (2, 256)):
+        h = cv2.calcHist([hsv], [channel], None, [HIST_BINS], [0, top]).ravel()
+        hists.append(h / max(1.0, h.sum()))
+    # Histograms sum to 1 per channel; scale them to weigh about as much as the thumbnail.
+    hist = np.concatenate(hists) * np.sqrt(lab.size / (3 * HIST_BINS))
+    return np.concatenate([lab, hist.astype(np.float32)])
+
+
+@dataclass
+class Selection:
+    """Result of :func:`select_diverse`: chosen indices (in pick order) and dropped duplicates."""
+
+    indices: list[int]
+    duplicates: list[int]
+    candidates: int
+    method: dict[str, Any] = field(default_factory=dict)
+
+
+def select_diverse(
+    frames: Sequence[np.ndarray | str | Path],
+    count: int,
+    *,
+    dedup_threshold: float = DEDUP_THRESHOLD,
+) -> Selection:
+    """Pick ``count`` frames spread over appearance; deterministic for the same frames.
+
+    Near-duplicates (feature distance below ``dedup_threshold``) are removed in input order
+    (the first of a run survives), then greedy farthest-point sampling starts from the frame
+    nearest the mean and repeatedly takes the frame farthest from all picked ones.
+    """
+    if count <= 0:
+        raise EngineBuilderError("selection count must be positive")
+    feats = np.stack(
+        [frame_features(read_image(f) if isinstance(f, str | Path) else f) for f in frames]
+    ).astype(np.float64)
+    n, dim = feats.shape
+    scale = np.sqrt(dim)
+    kept: list[int] = []
+    duplicates: list[int] = []
+    for i in range(n):  # O(n * kept): fine for thousands of frames
+        if kept:
+            d = np.linalg.norm(feats[kept] - feats[i], axis=1) / scale
+            if d.min() < dedup_threshold:
+                duplicates.append(i)
+                continue
+        kept.append(i)
+    pool = feats[kept]
+    first = int(np.argmin(np.linalg.norm(pool - pool.mean(axis=0), axis=1)))
+    picked = [first]
+    dist = np.linalg.norm(pool - pool[first], axis=1)
+    while len(picked) < min(count, len(kept)):
+        nxt = int(np.argmax(dist))
+        picked.append(nxt)
+        dist = np.minimum(dist, np.linalg.norm(pool - pool[nxt], axis=1))
+    return Selection(
+        indices=[kept[i] for i in picked],
+        duplicates=duplicates,
+        candidates=n,
+        method={
+            "method": "farthest-point",
+            "features": f"Lab {THUMB}x{THUMB} thumbnail + HSV histograms ({HIST_BINS} bins)",
+            "dedup_threshold": dedup_threshold,
+            "candidates": n,
+            "near_duplicates_removed": len(duplicates),
+            "selected": len(picked),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------- manifests
+@dataclass
+class ImageEntry:
+    file: str  #: path relative to the set's image root, "/" separated
+    sha256: str
+    label: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"file": self.file, "sha256": self.sha256}
+        if self.label is not None:
+            d["label"] = self.label
+        return d
+
+
+def set_hash(entries: Sequence[ImageEntry], preprocessing: dict[str, Any]) -> str:
+    """sha256 of the sorted (file, sha256) list and the preprocessing: what a calibrator sees."""
+    canon = {
+        "images": sorted([e.file, e.sha256] for e in entries),
+        "preprocessing": preprocessing,
+    }
+    return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
+
+
+def preprocessing_of(spec: InputSpec) -> dict[str, Any]:
+    d = dict(spec.__dict__)
+    d["mean"], d["std"] = list(spec.mean), list(spec.std)
+    return d
+
+
+@dataclass
+class ImageSet:
+    """Images of a set on disk, in a fixed order, with the hash that names them."""
+
+    root: Path  #: directory the entries are relative to
+    entries: list[ImageEntry]
+    preprocessing: dict[str, Any]
+    manifest_path: Path | None = None
+    manifest: dict[str, Any] | None = None
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.root / e.file for e in self.entries]
+
+    @property
+    def labels(self) -> list[str | None]:
+        return [e.label for e in self.entries]
+
+    @property
+    def hash(self) -> str:
+        return set_hash(self.entries, self.preprocessing)
+
+    @property
+    def name(self) -> str:
+        if self.manifest and self.manifest.get("name"):
+            return str(self.manifest["name"])
+        return self.root.name
+
+    def describe(self) -> dict[str, Any]:
+        """What the engine metadata and reports record about the data used."""
+        return {
+            "name": self.name,
+            "path": str(self.manifest_path or self.root),
+            "images": len(self.entries),
+            "set_hash": self.hash,
+            "selection": (self.manifest or {}).get("selection", {"method": "all files"}),
+        }
+
+    def subset(self, limit: int | None) -> ImageSet:
+        """The first ``limit`` images in an order spread over the set (every k-th)."""
+        if not limit or limit >= len(self.entries):
+            return self
+        idx = np.linspace(0, len(self.entries) - 1, limit).round().astype(int)
+        return ImageSet(
+            self.root, [self.entries[i] for i in idx], self.preprocessing, None, self.manifest
+        )
+
+    def batches(self, spec: InputSpec, batch_size: int) -> Iterator[np.ndarray]:
+        """Preprocessed ``float32`` batches through the one runtime preprocessing."""
+        paths = self.paths
+        for i in range(0, len(paths), batch_size):
+            yield preprocess([read_image(p) for p in paths[i : i + batch_size]], spec)
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def scan_images(root: Path) -> list[ImageEntry]:
+    """All images under ``root`` (sorted); a first-level folder name is taken as the label."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    entries = []
+    for p in files:
+        rel = p.relative_to(root)
+        label = rel.parts[0] if len(rel.parts) > 1 else None
+        entries.append(ImageEntry(rel.as_posix(), sha256_file(p), label))
+    return entries
+
+
+def write_manifest(
+    out_dir: Path,
+    entries: list[ImageEntry],
+    spec: InputSpec,
+    *,
+    name: str,
+    selection: dict[str, Any],
+    source: dict[str, Any],
+    description: str = "",
+) -> Path:
+    """Write ``out_dir/manifest.json`` for images under ``out_dir/images``."""
+    preprocessing = preprocessing_of(spec)
+    doc = {
+        "schema": MANIFEST_SCHEMA,
+        "name": name,
+        "description": description,
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "image_root": IMAGES_DIR,
+        "preprocessing": preprocessing,
+        "selection": selection,
+        "source": source,
+        "set_hash": set_hash(entries, preprocessing),
+        "count": len(entries),
+        "images": [e.to_dict() for e in entries],
+    }
+    path = out_dir / MANIFEST
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return path
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EngineBuilderError(f"{path}: cannot read calibration manifest ({exc})") from exc
+    if doc.get("schema") != MANIFEST_SCHEMA:
+        raise EngineBuilderError(
+            f"{path}: not a calibration manifest (schema {doc.get('schema')!r}, "
+            f"expected {MANIFEST_SCHEMA!r})"
+        )
+    return doc
+
+
+def load_image_set(
+    path: str | Path, spec: InputSpec, *, verify: bool = True, regenerate_hint: str = ""
+) -> ImageSet:
+    """Open a set: a manifest file, a directory with ``manifest.json``, or a plain image folder.
+
+    With a manifest every listed file must exist with its recorded sha256 (``verify``): an engine
+    whose metadata names a set must have been calibrated on exactly those bytes.
+    """
+    path = Path(path)
+    manifest_path = path if path.is_file() else path / MANIFEST
+    if manifest_path.is_file():
+        doc = read_manifest(manifest_path)
+        root = manifest_path.parent / doc.get("image_root", IMAGES_DIR)
+        entries = [ImageEntry(e["file"], e["sha256"], e.get("label")) for e in doc["images"]]
+        hint = regenerate_hint or (doc.get("source") or {}).get("command", "")
+        missing = [e.file for e in entries if not (root / e.file).is_file()]
+        if missing:
+            raise EngineBuilderError(
+                f"{manifest_path}: {len(missing)} of {len(entries)} images are missing "
+                f"(first: {root / missing[0]})"
+                + (f"; regenerate them with `{hint}`" if hint else "")
+            )
+        if verify:
+            changed = [e.file for e in entries if sha256_file(root / e.file) != e.sha256]
+            if changed:
+                raise EngineBuilderError(
+                    f"{manifest_path}: {len(changed)} images differ from their sha256 in the "
+                    f"manifest (first: {changed[0]})"
+                    + (f"; regenerate the set with `{hint}`" if hint else "")
+                )
+        return ImageSet(root, entries, doc["preprocessing"], manifest_path, doc)
+    if path.is_dir():
+        entries = scan_images(path)
+        if not entries:
+            raise EngineBuilderError(f"{path}: no images and no {MANIFEST} in this directory")
+        return ImageSet(path, entries, preprocessing_of(spec))
+    if path.resolve() in (DEFAULT_CALIBRATION_SET, DEFAULT_VALIDATION_SET):
+        raise EngineBuilderError(
+            f"{path}: default set not generated yet; run `engine-builder calib default`"
+        )
+    raise EngineBuilderError(f"{path}: calibration set not found (a directory or a manifest.json)")
+
+
+# ---------------------------------------------------------------------------- building sets
+def create_set_from_images(
+    sources: Sequence[str | Path],
+    out_dir: str | Path,
+    spec: InputSpec,
+    *,
+    count: int,
+    name: str | None = None,
+    dedup_threshold: float = DEDUP_THRESHOLD,
+    source_info: dict[str, Any] | None = None,
+) -> ImageSet:
+    """Select ``count`` diverse frames from image files/folders, copy them and write a manifest.
+
+    The copies keep the first folder level under each source as label (ImageFolder layout).
+    """
+    out_dir = Path(out_dir)
+    candidates: list[tuple[Path, str]] = []  # (file, relative name)
+    for src in map(Path, sources):
+        if src.is_dir():
+            for e in scan_images(src):
+                candidates.append((src / e.file, e.file))
+        elif src.is_file():
+            candidates.append((src, src.name))
+        else:
+            raise EngineBuilderError(f"{src}: no such image file or directory")
+    if not candidates:
+        raise EngineBuilderError(f"no images found in {', '.join(map(str, sources))}")
+    selection = select_diverse([c[0] for c in candidates], count, dedup_threshold=dedup_threshold)
+    images = out_dir / IMAGES_DIR
+    if images.exists():
+        shutil.rmtree(images)
+    entries = []
+    for i in sorted(selection.indices):
+        src, rel = candidates[i]
+        dst = images / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        parts = Path(rel).parts
+        entries.append(ImageEntry(rel, sha256_file(dst), parts[0] if len(parts) > 1 else None))
+    source = source_info or {"kind": "images", "paths": [str(s) for s in sources]}
+    manifest = write_manifest(
+        out_dir,
+        entries,
+        spec,
+        name=name or out_dir.name,
+        selection=selection.method,
+        source=source,
+    )
+    return load_image_set(manifest, spec)
+
+
+def generate_synthetic_set(
+    out_dir: str | Path,
+    spec: InputSpec,
+    *,
+    candidates: int,
+    count: int,
+    seed: int,
+    size: tuple[int, int] = (224, 224),
+    name: str | None = None,
+    command: str = "",
+    progress: bool = True,
+) -> ImageSet:
+    """Render ``candidates`` synthetic scenes with a fixed seed and keep ``count`` diverse ones.
+
+    With ``count == candidates`` every rendered image is kept (a validation set).
+    """
+    try:
+        from gapcam.synth import generate_dataset
+    except ImportError as exc:
+        raise EngineBuilderError(
+            f"synthetic data generator unavailable ({exc}); pass an image folder instead"
+        ) from exc
+    import tempfile
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = {
+        "kind": "synthetic",
+        "generator": "gapcam.synth.generate_dataset",
+        "seed": seed,
+        "candidates": candidates,
+        "size": list(size),
+        "command": command,
+    }
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
+        generate_dataset(tmp, candidates, seed, size=tuple(size), workers=2, progress=progress)
+        if count >= candidates:
+            images = out_dir / IMAGES_DIR
+            if images.exists():
+                shutil.rmtree(images)
+            shutil.copytree(tmp, images)
+            entries = scan_images(images)
+            selection = {"method": "all", "candidates": candidates, "selected": len(entries)}
+            manifest = write_manifest(
+                out_dir,
+                entries,
+                spec,
+                name=name or out_dir.name,
+                selection=selection,
+                source=source,
+            )
+            return load_image_set(manifest, spec)
+        return create_set_from_images(
+            [tmp], out_dir, spec, count=count, name=name, source_info=source
+        )
