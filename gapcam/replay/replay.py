@@ -5,8 +5,9 @@ calls - with one smoother per camera, in header-stamp order per camera, and the 
 is built by the node's own field functions. So what replay writes is what the node would have
 published for the same frames (``latency_ms`` aside: it measures this machine).
 
-The output bag gets, per camera: ``<ns>/lane_change/decision`` (``gapcam_msgs/LaneChangeDecision``),
-``<ns>/lane_change/overlay/compressed`` (JPEG CAM overlay), optionally the input camera topic,
+The output bag gets, per camera, the live node's topics - ``<ns>/cam_node/decision``
+(``gapcam_msgs/LaneChangeDecision``) and ``<ns>/cam_node/cam_overlay/compressed`` (JPEG CAM
+overlay, every frame rather than rate-limited) - and optionally the input camera topic,
 plus ``/diagnostics`` once per second of recorded time and the ground-truth topic when present.
 All output messages are stamped with the input image's header stamp (the bag time as well), so
 output and input line up in any player.
@@ -221,7 +222,7 @@ class _Replay:
             raise ReplayInterrupted(summary)
         if status == "truncated":
             raise GapcamError(
-                f"{self.in_bag}: bag is truncated or corrupt after {self.frames} frames "
+                f"{self.in_bag}: bag is truncated or corrupt after {summary.frames} frames "
                 f"({error}); {self.out_bag} is valid and holds those frames"
             )
         return summary
@@ -365,7 +366,8 @@ class _Replay:
             cams[cam.base] = {
                 "topic": cam.topic,
                 "type": cam.msgtype,
-                "frames": st.frames,
+                # what the output bag holds, even if an interrupt fell between two statements
+                "frames": self.writer.counts.get(cam.decision_topic, 0),
                 "skipped": st.skipped,
                 "out_of_order": self.reorder[cam.topic].late,
                 "decision_changes": self.collector.changes.get(cam.base, 0),
@@ -379,6 +381,7 @@ class _Replay:
             if r.truth is None:
                 r.truth = self.truth.get((r.frame_id, r.stamp_ns))
         labelled = [r for r in self.records if r.truth is not None]
+        written = sum(c["frames"] for c in cams.values())
         classes = self.processor.classes
         acc = (
             sum(classes[r.decision] == r.truth for r in labelled) / len(labelled)
@@ -391,10 +394,10 @@ class _Replay:
             report_dir=None,
             model_id=self.processor.pipeline.backend.model_id,
             cameras=cams,
-            frames=self.frames,
+            frames=written,
             skipped=sum(s.skipped for s in self.stats.values()),
             wall_s=round(wall, 3),
-            fps=round(self.frames / wall, 2) if wall > 0 else 0.0,
+            fps=round(written / wall, 2) if wall > 0 else 0.0,
             recorded_s=round(span, 3),
             realtime_factor=round(span / wall, 3) if wall > 0 else 0.0,
             status=status,

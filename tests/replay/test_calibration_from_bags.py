@@ -76,6 +76,10 @@ def test_selection_is_spread_deduplicated_and_loadable(
     assert {e.label for e in s.entries} <= {"blocked", "free", "undefined"}
     # raw topics are stored losslessly: PNGs equal the recorded pixels
     assert all(n.endswith(".png") for n in names)
+    # and the engine builder's own command accepts the set (hash check of every file)
+    from engine_builder.cli import main as engine_builder
+
+    assert engine_builder(["calib", "check", str(out)]) == 0
 
 
 def test_recorded_jpegs_are_kept_byte_for_byte(sample_bag, tmp_path, spec):

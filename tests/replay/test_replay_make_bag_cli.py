@@ -174,3 +174,57 @@ def test_demo_job_makes_then_reuses_the_sample_bag(tmp_path, capsys):
     second = run_demo(tmp_path, frames_per_sequence=4, size=(160, 120))
     assert second["sample_bag_reused"] and second["frames"] == 16
     assert read_bag(tmp_path / "replay_bag")  # replaced by the new replay, still readable
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_replay_process_stopped_by_a_signal_leaves_a_valid_bag(tmp_path, sig):
+    """A real `gapcam replay` process, interrupted mid-way: exit 130, one line, readable bag."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gapcam.replay.messages import compressed_image_msg
+
+    bag = tmp_path / "long"
+    frame = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
+    with bag_io.BagWriter(bag, "mcap") as w:
+        msg = compressed_image_msg(w.store, EPOCH_NS, "cam", frame)
+        for i in range(3000):  # ~200 s of camera: far longer than the test waits
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(
+                EPOCH_NS + i * 66_666_667, 10**9
+            )
+            w.write("/cam/image_raw/compressed", bag_io.COMPRESSED_IMAGE, msg, EPOCH_NS + i)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gapcam.cli",
+            "replay",
+            str(bag),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "out.mcap").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # some frames in
+        proc.send_signal(getattr(signal, sig))
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "interrupted after" in stderr and "is a valid bag" in stderr
+    got = read_bag(out)
+    n = len(got["/cam/cam_node/decision"])
+    assert 0 < n < 3000 and f"interrupted after {n} frames" in stderr
+    assert bag_io.read_metadata(out)["message_count"] == sum(len(v) for v in got.values())
