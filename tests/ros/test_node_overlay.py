@@ -96,7 +96,7 @@ def test_lazy_then_rendered_then_lazy_again(cam: Camera, ros, diagnostics: Diagn
     for col in (overlay, jpeg, heat):
         ros.destroy(col)
     rendered = _counter(diagnostics.latest(cam.node.name), "overlays_rendered")
-    time.sleep(0.5)  # the node learns that the subscribers left
+    time.sleep(1.0)  # the node learns that the subscribers left
     for seed in range(20, 24):
         cam.send_and_wait(scene(seed, SIZE))
     cam.verify()

@@ -39,6 +39,12 @@ def cam(start_node, ros, own_pipeline) -> Camera:
     return camera
 
 
+def test_diagnostics_warn_until_the_first_frame(cam: Camera, diagnostics) -> None:
+    v = diagnostics.latest(cam.node.name)
+    assert v["_level"] == 1 and "no camera frames received yet" in v["_message"]
+    assert v["frames_in"] == "0" and v["input_topic"] == TOPIC
+
+
 def test_running_node_has_exactly_the_yaml_defaults(cam: Camera, ros) -> None:
     yaml_params = _flatten(yaml.safe_load(DEFAULT_YAML.read_text())["/**"]["ros__parameters"])
     declared = set(ros.list_parameters(cam.node.name)) - {

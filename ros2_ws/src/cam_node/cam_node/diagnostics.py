@@ -21,7 +21,9 @@ def level_and_message(
         what = ", ".join(f"{n} {k.removeprefix('drops_')}" for k, n in new_bad.items() if n)
         level = DiagnosticStatus.ERROR if new_out == 0 else DiagnosticStatus.WARN
         return level, f"dropped frames: {what}; last error: {snap['last_error']}"
-    if idle_for_s is not None and idle_for_s > 3.0:
+    if idle_for_s is None:
+        return DiagnosticStatus.WARN, "no camera frames received yet (check the `image` remapping)"
+    if idle_for_s > 3.0:
         return DiagnosticStatus.WARN, f"no camera frames for {idle_for_s:.0f} s"
     return DiagnosticStatus.OK, (
         f"{snap['rate_out_hz']:.1f} Hz, p50 {snap['latency_p50_ms']:.1f} ms, "

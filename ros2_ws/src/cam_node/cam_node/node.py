@@ -278,9 +278,6 @@ class CamNode(Node):
             min_confidence=float(p["smoothing.min_confidence"]),
         )
 
-    def stats_snapshot(self) -> dict:
-        return self._stats.snapshot()
-
     def close(self) -> None:
         """Stop the worker (it finishes the frame in hand) and release the runtime."""
         self._slot.close()
