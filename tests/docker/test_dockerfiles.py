@@ -622,11 +622,14 @@ def test_precision_rviz_record_and_extra_arguments_are_passed_on(stubs):
         RVIZ="1",
         RECORD="yes",
         LAUNCH_ARGS="left_topic:=/a right_topic:=/b",
-        ENGINE_BUILDER_ARGS="--calibration calib/cache.txt",
+        ENGINE_BUILDER_ARGS="--calib /data/calibration/default",
     )
     assert res.returncode == 0, res.stderr
     eb = _lines(log / "engine-builder.args")
-    assert eb[2:4] == ["--precision", "int8"] and eb[-2:] == ["--calibration", "calib/cache.txt"]
+    assert eb[2:4] == ["--precision", "int8"] and eb[-2:] == [
+        "--calib",
+        "/data/calibration/default",
+    ]
     ros = _lines(log / "ros2.args")
     assert ros[5:7] == ["rviz:=true", "record:=true"]
     assert re.fullmatch("bag:=" + re.escape(env["BAG_DIR"]) + r"/drive-\d{8}-\d{6}", ros[7])
