@@ -63,6 +63,16 @@ class BuildRequest:
     verbose: bool = False
     device: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("onnx_path", "out_dir", "calib", "calib_cache", "timing_cache"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                setattr(self, name, Path(value))
+        for name in ("verify_data", "reference_onnx"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                setattr(self, name, Path(value))
+
 
 @dataclass
 class BuildResult:

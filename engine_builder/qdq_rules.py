@@ -131,6 +131,8 @@ def check_qdq_model(model: onnx.ModelProto) -> list[str]:
 
 
 def _same_params(inits: dict, q: onnx.NodeProto, dq: onnx.NodeProto) -> bool:
+    if len(q.input) != len(dq.input):
+        return False
     try:
         return all(
             np.array_equal(numpy_helper.to_array(inits[a]), numpy_helper.to_array(inits[b]))

@@ -16,6 +16,7 @@ Convention the static test relies on: TensorRT objects are held in variables nam
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -123,7 +124,7 @@ API_USES: dict[str, VersionRange] = {
     "IExecutionContext.set_tensor_address": ALL,
     "IExecutionContext.get_tensor_shape": ALL,
     "IExecutionContext.execute_async_v3": ALL,
-    "IEngineInspector.get_engine_information": ALL,
+    "EngineInspector.get_engine_information": ALL,
     "LayerInformationFormat.JSON": ALL,
 }
 
@@ -171,10 +172,12 @@ def parse_version(text: str) -> Version:
     """``"10.3.0.30"`` -> ``(10, 3, 0, 30)``; non-numeric suffixes are ignored."""
     parts: list[int] = []
     for piece in str(text).split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
+        digits = re.match(r"\d*", piece).group()
         if not digits:
             break
         parts.append(int(digits))
+        if digits != piece:  # "2-1+cuda11" ends the version
+            break
     if not parts:
         raise EngineBuilderError(f"cannot parse TensorRT version {text!r}")
     return tuple(parts)

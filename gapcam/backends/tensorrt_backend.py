@@ -142,13 +142,13 @@ def rebuild_command(meta: dict[str, Any]) -> str:
 
 def plan_problems(
     meta: dict[str, Any],
-    runtime: RuntimeInfo | None = None,
+    here: RuntimeInfo | None = None,
     card: ModelCard | None = None,
     plan_sha256: str | None = None,
 ) -> list[str]:
     """Why this plan must not run here (empty when it may); each reason is short and specific.
 
-    ``runtime`` is the running TensorRT/GPU, ``card`` the model card the caller expects,
+    ``here`` is the running TensorRT/GPU, ``card`` the model card the caller expects,
     ``plan_sha256`` the hash of the plan file actually on disk.
     """
     problems: list[str] = []
@@ -160,25 +160,25 @@ def plan_problems(
             "the .plan file is not the one its .plan.json describes "
             f"(sha256 {plan_sha256[:12]} vs {str(meta.get('plan_sha256'))[:12]})"
         )
-    if runtime is not None:
+    if here is not None:
         built_trt = (meta.get("tensorrt") or {}).get("version")
-        if built_trt != runtime.tensorrt_version:
+        if built_trt != here.tensorrt_version:
             problems.append(
-                f"built with TensorRT {built_trt}, this machine runs {runtime.tensorrt_version}"
+                f"built with TensorRT {built_trt}, this machine runs {here.tensorrt_version}"
             )
         gpu = meta.get("gpu") or {}
-        if gpu.get("compute_capability") != runtime.compute_capability:
+        if gpu.get("compute_capability") != here.compute_capability:
             problems.append(
                 f"built for compute capability {gpu.get('compute_capability')} "
-                f"({gpu.get('name')}), this GPU is {runtime.compute_capability} ({runtime.gpu_name})"
+                f"({gpu.get('name')}), this GPU is {here.compute_capability} ({here.gpu_name})"
             )
         elif (gpu.get("name"), gpu.get("multiprocessors")) != (
-            runtime.gpu_name,
-            runtime.multiprocessors,
+            here.gpu_name,
+            here.multiprocessors,
         ):
             problems.append(
                 f"built on GPU {gpu.get('name')!r} with {gpu.get('multiprocessors')} SMs, "
-                f"this is {runtime.gpu_name!r} with {runtime.multiprocessors} SMs"
+                f"this is {here.gpu_name!r} with {here.multiprocessors} SMs"
             )
     if card is not None:
         onnx = meta.get("onnx") or {}

@@ -1,0 +1,136 @@
+"""Real engines from the shipped model: fp16, int8 from Q/DQ, int8 from the entropy calibrator.
+
+Skipped (with the reason) where TensorRT, pycuda or a CUDA GPU is missing; on a Jetson run
+``pytest tests/engine_builder/test_gpu_engines.py tests/backends/test_tensorrt_backend.py``.
+Thresholds are loose on purpose where the placeholder model is untrained (its CAMs are nearly
+flat); ``engine-builder selftest`` applies the real ones to the trained model.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine_builder.build import BuildRequest, build_engine
+from engine_builder.compare import Thresholds
+from engine_builder.ensure import ensure_engine
+from engine_builder.errors import EngineBuilderError
+from gapcam.backends.tensorrt_backend import metadata_path_for
+
+
+def _gpu_reason() -> str | None:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return "needs the TensorRT Python module (run on a Jetson with JetPack)"
+    try:
+        import pycuda.driver as cuda
+    except ImportError:
+        return "needs pycuda (pip install pycuda on the Jetson)"
+    try:
+        cuda.init()
+        if cuda.Device.count() == 0:
+            return "needs a CUDA GPU"
+    except cuda.Error as exc:
+        return f"needs a usable CUDA GPU ({exc})"
+    return None
+
+
+GPU_REASON = _gpu_reason()
+pytestmark = pytest.mark.skipif(GPU_REASON is not None, reason=str(GPU_REASON))
+LOOSE = Thresholds(min_agreement=0.9, min_cam_correlation=0.5)
+
+
+def _caps():
+    from engine_builder import trt_api
+
+    return trt_api.capabilities(trt_api.import_tensorrt())
+
+
+def test_fp16_engine_builds_verifies_and_records_metadata(tmp_path, shipped_model, val_set):
+    res = build_engine(
+        BuildRequest(shipped_model, "fp16", tmp_path, verify_data=val_set.root, verify_images=32),
+        say=print,
+    )
+    meta = json.loads(metadata_path_for(res.plan_path).read_text())
+    assert res.verified and meta["verification"]["passed"]
+    assert meta["precision"] == "fp16" and meta["gpu"]["compute_capability"]
+    assert meta["io"][0]["name"] == "image"
+    assert list(tmp_path.glob("timing.trt*.cache")), "timing cache must persist"
+    again = build_engine(BuildRequest(shipped_model, "fp16", tmp_path, verify=False), say=print)
+    assert again.metadata["builder"]["timing_cache_loaded_bytes"] > 0
+
+
+def test_int8_from_qdq_model(tmp_path, qdq_model, shipped_model, val_set):
+    res = build_engine(
+        BuildRequest(
+            qdq_model.model_path,
+            "int8",
+            tmp_path,
+            verify_data=val_set.root,
+            verify_images=32,
+            thresholds=LOOSE,
+            reference_onnx=shipped_model,
+        ),
+        say=print,
+    )
+    assert res.metadata["int8"]["method"] == "qdq"
+    assert res.metadata["onnx"]["fp32_reference"]["sha256"]
+
+
+def test_int8_entropy_calibrator_or_clear_refusal(tmp_path, shipped_model, calib_set, val_set):
+    req = BuildRequest(
+        shipped_model,
+        "int8",
+        tmp_path,
+        calib=calib_set.manifest_path.parent,
+        verify_data=val_set.root,
+        verify_images=32,
+        thresholds=LOOSE,
+    )
+    if not _caps().entropy_calibrator:
+        with pytest.raises(EngineBuilderError, match="quantise first"):
+            build_engine(req, say=print)
+        return
+    res = build_engine(req, say=print)
+    cache = res.metadata["int8"]["calibration_cache"]
+    assert res.metadata["int8"]["calibration_set"]["set_hash"] == calib_set.hash
+    assert cache and cache["path"].endswith(".cache")
+    from engine_builder.entropy_cache import read_cache
+
+    assert read_cache(cache["path"]).scales  # a cache trtexec can read
+    # a second build takes the scales from the cache (no calibration batches)
+    res2 = build_engine(
+        BuildRequest(shipped_model, "int8", tmp_path / "again", calib_cache=cache["path"], verify=False),
+        say=print,
+    )
+    assert res2.metadata["int8"]["method"] == "calibration-cache"
+
+
+def test_cpu_computed_cache_builds(tmp_path, shipped_model, card, calib_set):
+    if not _caps().entropy_calibrator:
+        pytest.skip("TensorRT 11 has no IInt8EntropyCalibrator2")
+    from engine_builder import trt_api
+    from engine_builder.entropy_cache import scales_from_amax, write_cache
+    from engine_builder.quantize import activation_ranges
+
+    amax = activation_ranges(shipped_model, card, calib_set, method="entropy", percentile=99.99)
+    code = trt_api.calibration_cache_version_code(_caps().version)
+    cache = write_cache(tmp_path / "cpu.cache", scales_from_amax(amax), code)
+    res = build_engine(
+        BuildRequest(shipped_model, "int8", tmp_path, calib_cache=cache, verify=False), say=print
+    )
+    assert res.metadata["int8"]["calibration_cache"]["path"] == str(cache)
+
+
+def test_bench_inspect_and_ensure(tmp_path, shipped_model, capsys):
+    from engine_builder.cli import main
+
+    first = ensure_engine(shipped_model, "fp16", tmp_path, say=print)
+    assert first.built
+    assert not ensure_engine(shipped_model, "fp16", tmp_path, say=print).built
+    assert main(["bench", str(first.plan_path), "--iterations", "20"]) == 0
+    assert main(["inspect", str(first.plan_path), "--layers"]) == 0
+    out = capsys.readouterr().out
+    assert "p99 ms" in out and "compatible" in out and "layers" in out
