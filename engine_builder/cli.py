@@ -247,6 +247,8 @@ def cmd_ensure(args: argparse.Namespace) -> int:
         args.precision,
         args.out,
         calib=args.calib,
+        verify_data=args.data,
+        verify=not args.no_verify,
         lock_timeout=args.lock_timeout,
         say=say,
     )
@@ -406,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--calib", type=Path, help="int8: calibration set")
+    p.add_argument("--data", type=Path, help="verification images (default calibration/validation)")
+    p.add_argument("--no-verify", action="store_true", help="publish without verification")
     p.add_argument("--lock-timeout", type=float, default=1800.0)
     p.set_defaults(func=cmd_ensure)
 

@@ -76,6 +76,8 @@ def ensure_engine(
     out_dir: str | Path,
     *,
     calib: Path | None = None,
+    verify_data: Path | None = None,
+    verify: bool = True,
     runtime: RuntimeInfo | None = None,
     request: BuildRequest | None = None,
     builder: Callable[[BuildRequest], object] | None = None,
@@ -107,7 +109,9 @@ def ensure_engine(
             )
             return EnsureResult(plan_path, built=False)
         say(f"building {plan_path.name}: {'; '.join(reasons)}")
-        req = request or BuildRequest(onnx_path, precision, out_dir, calib=calib)
+        req = request or BuildRequest(
+            onnx_path, precision, out_dir, calib=calib, verify=verify, verify_data=verify_data
+        )
         (builder or (lambda r: build_engine(r, say)))(req)
         return EnsureResult(plan_path, built=True, reasons=reasons)
 

@@ -7,12 +7,19 @@ Q/DQ model card), and its sha256 must match what the metadata recorded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine_builder.calibration_set import DEFAULT_VALIDATION_SET, ImageSet, load_image_set
+from engine_builder.calibration_set import (
+    DEFAULT_VALIDATION_SET,
+    MANIFEST,
+    ImageSet,
+    load_image_set,
+)
 from engine_builder.compare import Comparison, Thresholds, compare_backends, label_indices
 from engine_builder.errors import EngineBuilderError
 from gapcam.backends.base import Backend
@@ -81,8 +88,38 @@ def reference_for_plan(meta: dict[str, Any], plan_dir: Path, override: Path | No
     return path
 
 
-def default_data(spec, limit: int | None) -> ImageSet:
-    return load_image_set(DEFAULT_VALIDATION_SET, spec).subset(limit)
+#: Seed of the synthetic scenes used when the default validation set has not been generated.
+FALLBACK_SEED = 990_000
+FALLBACK_IMAGES = 64
+
+
+@contextlib.contextmanager
+def default_data(spec, limit: int | None) -> Iterator[ImageSet]:
+    """The default validation set, or (not generated, e.g. in a container) a few synthetic scenes.
+
+    The fallback keeps ``ensure`` self-contained: an engine is never published unverified just
+    because the git-ignored validation images are absent.
+    """
+    if (DEFAULT_VALIDATION_SET / MANIFEST).is_file():
+        yield load_image_set(DEFAULT_VALIDATION_SET, spec).subset(limit)
+        return
+    try:
+        from gapcam.synth import render_scene
+    except ImportError as exc:
+        raise EngineBuilderError(
+            "no verification images: generate the default sets with `engine-builder calib "
+            "default`, or pass --data DIR (or --no-verify)"
+        ) from exc
+    import cv2
+
+    with tempfile.TemporaryDirectory(prefix="engine-builder-verify-") as tmp:
+        for i in range(min(limit or FALLBACK_IMAGES, FALLBACK_IMAGES)):
+            image, meta = render_scene(FALLBACK_SEED + i, size=(224, 224))
+            label = meta.get("label") if isinstance(meta, dict) else None
+            folder = Path(tmp) / (label or "unlabelled")
+            folder.mkdir(exist_ok=True)
+            cv2.imwrite(str(folder / f"{i:04d}.png"), image)
+        yield load_image_set(tmp, spec)
 
 
 def run_verify(
@@ -122,8 +159,10 @@ def verify_onnx(
         ref_path, _ = fp32_reference_of_onnx(candidate_path, card)
     reference = OnnxRuntimeBackend(ref_path)
     candidate = OnnxRuntimeBackend(candidate_path, card, optimization="basic")
-    data = data or default_data(card.input, limit)
-    return run_verify(reference, candidate, data, thresholds, reference_name=str(ref_path))
+    with contextlib.ExitStack() as stack:
+        if data is None:
+            data = stack.enter_context(default_data(card.input, limit))
+        return run_verify(reference, candidate, data, thresholds, reference_name=str(ref_path))
 
 
 def verify_plan(
@@ -143,10 +182,10 @@ def verify_plan(
     meta = metadata or load_plan_metadata(plan_path)
     ref_path = reference_for_plan(meta, plan_path.parent, onnx_override)
     reference = OnnxRuntimeBackend(ref_path)
-    data = data or default_data(reference.card.input, limit)
-    candidate = TensorRTBackend(plan_path, metadata=meta, device=device)
-    try:
+    with contextlib.ExitStack() as stack:
+        if data is None:
+            data = stack.enter_context(default_data(reference.card.input, limit))
+        candidate = TensorRTBackend(plan_path, metadata=meta, device=device)
+        stack.callback(candidate.close)
         say(f"verifying {plan_path.name} against {ref_path.name} on {len(data.entries)} images")
         return run_verify(reference, candidate, data, thresholds, reference_name=str(ref_path))
-    finally:
-        candidate.close()

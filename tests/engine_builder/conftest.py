@@ -25,7 +25,13 @@ def make_scene(rng: np.random.Generator, label: str, size: int = 160) -> np.ndar
     cv2.line(img, (size // 3, size), (size // 2, size // 2), (230, 230, 230), 3)
     if label == "blocked":
         x = int(rng.integers(10, size // 2))
-        cv2.rectangle(img, (x, size // 2), (x + size // 3, size - 20), tuple(int(v) for v in rng.integers(0, 255, 3)), -1)
+        cv2.rectangle(
+            img,
+            (x, size // 2),
+            (x + size // 3, size - 20),
+            tuple(int(v) for v in rng.integers(0, 255, 3)),
+            -1,
+        )
     elif label == "undefined":
         img = cv2.GaussianBlur(img, (0, 0), 6) // 2
     noise = rng.normal(0, 6, img.shape)

@@ -77,7 +77,9 @@ def test_int8_without_calibration_is_refused_before_tensorrt(capsys, tmp_path, s
 
 
 def test_qdq_model_with_fp16_or_calib_is_refused(capsys, tmp_path, qdq_model):
-    code, _, err = run(capsys, "build", qdq_model.model_path, "--precision", "fp16", "--out", tmp_path)
+    code, _, err = run(
+        capsys, "build", qdq_model.model_path, "--precision", "fp16", "--out", tmp_path
+    )
     assert code == 2 and "build it with --precision int8" in one_line_error(err)
 
 
@@ -93,28 +95,65 @@ def test_build_without_tensorrt_says_where_to_build(capsys, tmp_path, shipped_mo
 def test_verify_qdq_model_on_cpu_pass_and_fail(capsys, qdq_model, val_set, tmp_path):
     report = tmp_path / "v.json"
     code, out, _ = run(
-        capsys, "verify", qdq_model.model_path, "--data", val_set.root, "--images", 24,
-        "--min-agreement", 0, "--min-cam-corr", -1, "--json", report,
+        capsys,
+        "verify",
+        qdq_model.model_path,
+        "--data",
+        val_set.root,
+        "--images",
+        24,
+        "--min-agreement",
+        0,
+        "--min-cam-corr",
+        -1,
+        "--json",
+        report,
     )
     assert code == 0 and "PASS" in out and "top-1 agreement" in out
     data = json.loads(report.read_text())
     assert data["passed"] and data["comparison"]["images"] == 24
     code, out, err = run(
-        capsys, "verify", qdq_model.model_path, "--data", val_set.root, "--images", 8,
-        "--min-agreement", 1.01,
+        capsys,
+        "verify",
+        qdq_model.model_path,
+        "--data",
+        val_set.root,
+        "--images",
+        8,
+        "--min-agreement",
+        1.01,
     )
     assert code == 1 and one_line_error(err).startswith("engine-builder: FAIL:")
 
 
-def test_quantize_command_writes_model_card_and_report(capsys, tmp_path, shipped_model, calib_set, val_set):
+def test_quantize_command_writes_model_card_and_report(
+    capsys, tmp_path, shipped_model, calib_set, val_set
+):
     out = tmp_path / "q.int8.qdq.onnx"
     code, stdout, err = run(
-        capsys, "quantize", shipped_model, "--calib", calib_set.manifest_path.parent,
-        "--val", val_set.root, "--out", out, "--method", "percentile",
-        "--calib-images", 16, "--val-images", 16, "--force",
+        capsys,
+        "quantize",
+        shipped_model,
+        "--calib",
+        calib_set.manifest_path.parent,
+        "--val",
+        val_set.root,
+        "--out",
+        out,
+        "--method",
+        "percentile",
+        "--calib-images",
+        16,
+        "--val-images",
+        16,
+        "--force",
     )
     assert code == 0, err
-    assert out.is_file() and out.with_suffix(".json").is_file() and out.with_suffix(".report.json").is_file()
+    assert (
+        out.is_file()
+        and out.with_suffix(".json").is_file()
+        and out.with_suffix(".report.json").is_file()
+    )
     assert "CAM correlation" in stdout
     code, stdout, _ = run(capsys, "quantize", out, "--check-only")
     assert code == 0 and "follows TensorRT's rules" in stdout
@@ -122,7 +161,9 @@ def test_quantize_command_writes_model_card_and_report(capsys, tmp_path, shipped
 
 def test_bench_an_onnx_model_on_cpu(capsys, shipped_model, tmp_path):
     js = tmp_path / "b.json"
-    code, out, _ = run(capsys, "bench", shipped_model, "--iterations", 5, "--warmup", 1, "--json", js)
+    code, out, _ = run(
+        capsys, "bench", shipped_model, "--iterations", 5, "--warmup", 1, "--json", js
+    )
     assert code == 0 and "p50 ms" in out and "onnxruntime backend" in out
     rows = json.loads(js.read_text())
     assert [r["batch"] for r in rows] == [1, 2]
@@ -148,7 +189,16 @@ def test_calib_select_check_and_cpu_cache(capsys, tmp_path, image_folder, shippe
     assert code == 0 and "12 images match their manifest" in stdout
     cache = tmp_path / "lane_change.cache"
     code, stdout, _ = run(
-        capsys, "calib", "cache", out, "--model", shipped_model, "--out", cache, "--trt-version", "10.3.0.30"
+        capsys,
+        "calib",
+        "cache",
+        out,
+        "--model",
+        shipped_model,
+        "--out",
+        cache,
+        "--trt-version",
+        "10.3.0.30",
     )
     assert code == 0
     from engine_builder.entropy_cache import read_cache

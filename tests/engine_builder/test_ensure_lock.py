@@ -28,9 +28,13 @@ def fake_builder(log: Path, delay: float = 0.0):
 def test_builds_once_then_reuses(tmp_path, shipped_model):
     log = tmp_path / "builds.log"
     out = tmp_path / "engines"
-    first = ensure_engine(shipped_model, "fp16", out, runtime=ORIN, builder=fake_builder(log), say=lambda m: None)
+    first = ensure_engine(
+        shipped_model, "fp16", out, runtime=ORIN, builder=fake_builder(log), say=lambda m: None
+    )
     assert first.built and first.reasons == ["no engine yet"]
-    second = ensure_engine(shipped_model, "fp16", out, runtime=ORIN, builder=fake_builder(log), say=lambda m: None)
+    second = ensure_engine(
+        shipped_model, "fp16", out, runtime=ORIN, builder=fake_builder(log), say=lambda m: None
+    )
     assert not second.built and second.plan_path == first.plan_path
     assert log.read_text().splitlines() == ["fp16"]
 
@@ -40,16 +44,25 @@ def test_rebuilds_for_another_tensorrt(tmp_path, shipped_model):
 
     log = tmp_path / "builds.log"
     out = tmp_path / "engines"
-    ensure_engine(shipped_model, "fp16", out, runtime=ORIN, builder=fake_builder(log), say=lambda m: None)
+    ensure_engine(
+        shipped_model, "fp16", out, runtime=ORIN, builder=fake_builder(log), say=lambda m: None
+    )
     jp7 = dataclasses.replace(ORIN, tensorrt_version="10.13.3.9")
-    res = ensure_engine(shipped_model, "fp16", out, runtime=jp7, builder=fake_builder(log), say=lambda m: None)
+    res = ensure_engine(
+        shipped_model, "fp16", out, runtime=jp7, builder=fake_builder(log), say=lambda m: None
+    )
     assert res.built and "this machine runs 10.13.3.9" in res.reasons[0]
 
 
 def _race(args):
     model, out, log = args
     res = ensure_engine(
-        Path(model), "fp16", Path(out), runtime=ORIN, builder=fake_builder(Path(log), 0.5), say=lambda m: None
+        Path(model),
+        "fp16",
+        Path(out),
+        runtime=ORIN,
+        builder=fake_builder(Path(log), 0.5),
+        say=lambda m: None,
     )
     return res.built
 

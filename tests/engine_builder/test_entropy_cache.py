@@ -12,7 +12,11 @@ from engine_builder.errors import EngineBuilderError
 
 
 def test_write_read_round_trip_keeps_order_and_float32_scales(tmp_path):
-    scales = {"image": 0.0172, "/features/features.0/features.0.2/Relu_output_0": 1.5e-3, "cam": 2e-6}
+    scales = {
+        "image": 0.0172,
+        "/features/features.0/features.0.2/Relu_output_0": 1.5e-3,
+        "cam": 2e-6,
+    }
     path = ec.write_cache(tmp_path / "c.cache", scales, 100300)
     cache = ec.read_cache(path)
     assert cache.version_code == 100300 and cache.algorithm == "EntropyCalibration2"
@@ -29,7 +33,10 @@ def test_file_format_is_tensorrts(tmp_path):
     assert lines[1] == "image: 3f800000"  # big-endian float32 of 1.0
     assert lines[2] == "x:y: 3f000000"
     assert text.endswith("\n")
-    assert ec.hex_to_scale(ec.scale_to_hex(0.0123)) == struct.unpack(">f", struct.pack(">f", 0.0123))[0]
+    assert (
+        ec.hex_to_scale(ec.scale_to_hex(0.0123))
+        == struct.unpack(">f", struct.pack(">f", 0.0123))[0]
+    )
 
 
 def test_a_real_trtexec_style_cache_parses():
@@ -40,7 +47,12 @@ def test_a_real_trtexec_style_cache_parses():
 
 @pytest.mark.parametrize(
     "text",
-    ["", "not a cache\n", "TRT-100300-EntropyCalibration2\nimage 3c010a14\n", "TRT-1-X\nimage: 3c01\n"],
+    [
+        "",
+        "not a cache\n",
+        "TRT-100300-EntropyCalibration2\nimage 3c010a14\n",
+        "TRT-1-X\nimage: 3c01\n",
+    ],
 )
 def test_malformed_caches_are_one_line_errors(text):
     with pytest.raises(EngineBuilderError) as err:

@@ -102,7 +102,9 @@ def test_int8_entropy_calibrator_or_clear_refusal(tmp_path, shipped_model, calib
     assert read_cache(cache["path"]).scales  # a cache trtexec can read
     # a second build takes the scales from the cache (no calibration batches)
     res2 = build_engine(
-        BuildRequest(shipped_model, "int8", tmp_path / "again", calib_cache=cache["path"], verify=False),
+        BuildRequest(
+            shipped_model, "int8", tmp_path / "again", calib_cache=cache["path"], verify=False
+        ),
         say=print,
     )
     assert res2.metadata["int8"]["method"] == "calibration-cache"

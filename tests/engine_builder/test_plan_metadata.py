@@ -57,8 +57,14 @@ def test_same_device_same_card_is_compatible(plan, card):
 @pytest.mark.parametrize(
     "change,expect",
     [
-        ({"tensorrt_version": "10.3.0.26"}, "built with TensorRT 10.3.0.30, this machine runs 10.3.0.26"),
-        ({"compute_capability": "7.2", "gpu_name": "Xavier"}, "compute capability 8.7 (Orin), this GPU is 7.2 (Xavier)"),
+        (
+            {"tensorrt_version": "10.3.0.26"},
+            "built with TensorRT 10.3.0.30, this machine runs 10.3.0.26",
+        ),
+        (
+            {"compute_capability": "7.2", "gpu_name": "Xavier"},
+            "compute capability 8.7 (Orin), this GPU is 7.2 (Xavier)",
+        ),
         ({"multiprocessors": 8}, "with 16 SMs, this is 'Orin' with 8 SMs"),
     ],
 )
@@ -77,7 +83,9 @@ def test_other_card_and_swapped_plan_are_refused(plan, card):
 
 def test_the_message_is_one_line_with_the_rebuild_command(plan):
     path, meta = plan
-    msg = incompatibility_message(path, meta, ["built with TensorRT 8.6.2, this machine runs 10.3.0.30"])
+    msg = incompatibility_message(
+        path, meta, ["built with TensorRT 8.6.2, this machine runs 10.3.0.30"]
+    )
     assert "\n" not in msg and "rebuild it on this device: engine-builder build" in msg
     assert str(GapcamError(msg)) == msg
 
@@ -99,7 +107,9 @@ def test_stale_reasons_for_ensure(plan, card, tmp_path):
     path, meta = plan
     ok = stale_reasons(path, onnx_sha256=card.onnx_sha256, precision="fp16", runtime=ORIN)
     assert ok == []
-    assert stale_reasons(tmp_path / "none.plan", onnx_sha256="a", precision="fp16", runtime=ORIN) == ["no engine yet"]
+    assert stale_reasons(
+        tmp_path / "none.plan", onnx_sha256="a", precision="fp16", runtime=ORIN
+    ) == ["no engine yet"]
     reasons = stale_reasons(path, onnx_sha256="b" * 64, precision="int8", runtime=ORIN)
     assert any("ONNX changed" in r for r in reasons) and any("precision fp16" in r for r in reasons)
     newer = dataclasses.replace(ORIN, tensorrt_version="10.3.0.31")
@@ -117,7 +127,9 @@ def test_stale_reasons_for_ensure(plan, card, tmp_path):
 
 def test_l4t_and_jetpack(tmp_path):
     rel = tmp_path / "nv_tegra_release"
-    rel.write_text("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64\n")
+    rel.write_text(
+        "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64\n"
+    )
     assert read_l4t_release(rel) == "36.4.3"
     assert jetpack_for_l4t("36.4.3") == "6.1/6.2" and jetpack_for_l4t("35.4.1") == "5.1.2"
     assert jetpack_for_l4t("38.2.0") == "7.x" and jetpack_for_l4t(None) is None

@@ -102,7 +102,9 @@ def test_rules_catch_per_tensor_and_wrong_axis_weight_scales(qdq):
             if a.name == "axis":
                 a.i = 1
 
-    assert any("per-channel scales on axis 1" in p for p in check_qdq_model(_mutated(qdq, wrong_axis)))
+    assert any(
+        "per-channel scales on axis 1" in p for p in check_qdq_model(_mutated(qdq, wrong_axis))
+    )
 
 
 def test_rules_catch_int32_bias_dequantize_and_new_opsets(qdq):
@@ -116,7 +118,9 @@ def test_rules_catch_int32_bias_dequantize_and_new_opsets(qdq):
                 numpy_helper.from_array(np.array(0, np.int32), "b_z"),
             ]
         )
-        m.graph.node.insert(0, helper.make_node("DequantizeLinear", ["b_q", "b_s", "b_z"], [bias + "_dq"]))
+        m.graph.node.insert(
+            0, helper.make_node("DequantizeLinear", ["b_q", "b_s", "b_z"], [bias + "_dq"])
+        )
         conv.input[2] = bias + "_dq"
 
     assert any("int32 bias" in p for p in check_qdq_model(_mutated(qdq, int32_bias)))
@@ -156,7 +160,9 @@ def test_report_metrics_agree_with_an_independent_run(qdq_model, shipped_model, 
     q = ort.InferenceSession(str(qdq_model.model_path), so, providers=["CPUExecutionProvider"])
     f = ort.InferenceSession(str(shipped_model), providers=["CPUExecutionProvider"])
     x = np.concatenate(list(val_set.batches(card.input, 16)))
-    agree = (q.run(["logits"], {"image": x})[0].argmax(1) == f.run(["logits"], {"image": x})[0].argmax(1)).mean()
+    agree = (
+        q.run(["logits"], {"image": x})[0].argmax(1) == f.run(["logits"], {"image": x})[0].argmax(1)
+    ).mean()
     assert qdq_model.report["comparison"]["top1_agreement"] == pytest.approx(agree)
 
 

@@ -107,7 +107,9 @@ def test_only_trt_facing_modules_import_tensorrt():
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
-                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                mods = (
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                )
                 assert "tensorrt" not in mods, f"{path.name} imports tensorrt directly"
 
 
