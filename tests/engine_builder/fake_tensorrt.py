@@ -450,9 +450,8 @@ def make_fake_tensorrt(version: str, cuda: types.ModuleType) -> types.ModuleType
 
 def install(monkeypatch, version: str) -> tuple[types.ModuleType, types.ModuleType]:
     """Put the fakes in ``sys.modules`` as ``tensorrt``, ``pycuda`` and ``pycuda.driver``."""
-    import sys
-
     import importlib.machinery
+    import sys
 
     cuda = make_fake_pycuda()
     trt = make_fake_tensorrt(version, cuda)
