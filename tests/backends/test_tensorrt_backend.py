@@ -155,7 +155,9 @@ def test_foreign_metadata_is_refused_with_a_rebuild_command(fp16_engine, tmp_pat
     with pytest.raises(GapcamError) as err:
         TensorRTBackend(plan)
     msg = str(err.value)
-    assert "built with TensorRT 8.5.2.2" in msg and "engine-builder build" in msg and "\n" not in msg
+    assert (
+        "built with TensorRT 8.5.2.2" in msg and "engine-builder build" in msg and "\n" not in msg
+    )
 
 
 @gpu
