@@ -300,8 +300,12 @@ def _build_plan(trt, caps, req, settings, card, calib_set, cache_path, timing_pa
     )
     started = time.monotonic()
     heartbeat = trt_api.Heartbeat(say, "building") if progress is None else contextlib.nullcontext()
-    with heartbeat:
-        plan = trt_api.build_serialized(trt, parsed, config, Path(req.onnx_path))
+    try:
+        with heartbeat:
+            plan = trt_api.build_serialized(trt, parsed, config, Path(req.onnx_path))
+    finally:
+        if calibrator is not None:
+            calibrator._free()
     seconds = time.monotonic() - started
     new_timing = trt_api.serialized_timing_cache(config)
     if new_timing:

@@ -501,6 +501,12 @@ def make_entropy_calibrator(
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             cache_path.write_bytes(bytes(cache))
 
+        def _free(self) -> None:
+            """Release the batch buffer while the CUDA context is still current."""
+            if self._device is not None:
+                self._device.free()
+                self._device = None
+
     return EntropyCalibrator()
 
 

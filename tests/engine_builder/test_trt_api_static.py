@@ -67,7 +67,10 @@ def trt_object_members(path: Path) -> set[str]:
 
 
 def overridden_methods(path: Path) -> set[str]:
-    """``Class.method`` for methods of our subclasses of TensorRT classes."""
+    """``Class.method`` for methods of our subclasses of TensorRT classes.
+
+    A misspelt callback (``get_batch_sizes``) would silently never be called by TensorRT.
+    """
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ClassDef):
@@ -75,7 +78,8 @@ def overridden_methods(path: Path) -> set[str]:
                 chain = _chain(base)
                 if chain and chain[0] == "trt":
                     for item in node.body:
-                        if isinstance(item, ast.FunctionDef) and not item.name.startswith("__"):
+                        # "_private" helpers are ours; anything else must be a TensorRT callback
+                        if isinstance(item, ast.FunctionDef) and not item.name.startswith("_"):
                             found.add(f"{chain[1]}.{item.name}")
     return found
 
