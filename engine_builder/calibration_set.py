@@ -43,8 +43,22 @@ DEFAULT_VALIDATION_SET = REPO_ROOT / "calibration" / "validation"
 
 #: Recipe of the default sets: synthetic scenes from gapcam.synth with fixed seeds.
 DEFAULT_RECIPE = {
-    "calibration": {"candidates": 768, "count": 256, "seed": 20240, "size": [224, 224]},
-    "validation": {"candidates": 512, "count": 512, "seed": 777, "size": [224, 224]},
+    "calibration": {
+        "candidates": 768,
+        "count": 256,
+        "seed": 20240,
+        "size": [224, 224],
+        "description": "INT8 calibration of the shipped model: 256 of 768 synthetic rear-side "
+        "scenes, chosen to spread over lighting, weather and traffic",
+    },
+    "validation": {
+        "candidates": 512,
+        "count": 512,
+        "seed": 777,
+        "size": [224, 224],
+        "description": "Held-out synthetic scenes (other seed than calibration) for the Q/DQ "
+        "report and engine verification",
+    },
 }
 
 #: Thumbnail side and histogram bins of the selection features.
@@ -325,6 +339,7 @@ def create_set_from_images(
     name: str | None = None,
     dedup_threshold: float = DEDUP_THRESHOLD,
     source_info: dict[str, Any] | None = None,
+    description: str = "",
 ) -> ImageSet:
     """Select ``count`` diverse frames from image files/folders, copy them and write a manifest.
 
@@ -362,6 +377,7 @@ def create_set_from_images(
         name=name or out_dir.name,
         selection=selection.method,
         source=source,
+        description=description,
     )
     return load_image_set(manifest, spec)
 
@@ -376,6 +392,7 @@ def generate_synthetic_set(
     size: tuple[int, int] = (224, 224),
     name: str | None = None,
     command: str = "",
+    description: str = "",
     progress: bool = True,
 ) -> ImageSet:
     """Render ``candidates`` synthetic scenes with a fixed seed and keep ``count`` diverse ones.
@@ -419,5 +436,11 @@ def generate_synthetic_set(
             )
             return load_image_set(manifest, spec)
         return create_set_from_images(
-            [tmp], out_dir, spec, count=count, name=name, source_info=source
+            [tmp],
+            out_dir,
+            spec,
+            count=count,
+            name=name,
+            source_info=source,
+            description=description,
         )

@@ -269,7 +269,9 @@ def cmd_calib(args: argparse.Namespace) -> int:
         for name in names:
             recipe = cs.DEFAULT_RECIPE[name]
             out = targets[name]
-            before = cs.read_manifest(out / cs.MANIFEST) if (out / cs.MANIFEST).is_file() else None
+            manifest = out / cs.MANIFEST
+            before_text = manifest.read_text() if manifest.is_file() else None
+            before = cs.read_manifest(manifest) if before_text else None
             say(f"generating {out} ({recipe['count']} of {recipe['candidates']} synthetic images)")
             image_set = cs.generate_synthetic_set(
                 out,
@@ -280,9 +282,13 @@ def cmd_calib(args: argparse.Namespace) -> int:
                 size=tuple(recipe["size"]),
                 name=f"{name}-synthetic",
                 command=f"engine-builder calib default --only {name}",
+                description=recipe["description"],
                 progress=not args.quiet,
             )
-            if before and before.get("set_hash") != image_set.hash:
+            if before and before.get("set_hash") == image_set.hash:
+                manifest.write_text(before_text)  # identical images: keep the committed file
+                say(f"{out.name}: reproduced exactly the committed manifest")
+            elif before:
                 say(
                     f"WARNING: {out.name}: regenerated images differ from the committed manifest "
                     f"(set hash {before.get('set_hash', '')[:12]} -> {image_set.hash[:12]}); "

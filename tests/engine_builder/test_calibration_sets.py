@@ -100,3 +100,33 @@ def test_subset_is_spread_and_stable(calib_set):
     assert len(sub.entries) == 8 and sub.entries[0] == calib_set.entries[0]
     assert sub.entries[-1] == calib_set.entries[-1]
     assert calib_set.subset(None) is calib_set
+
+
+def test_synthetic_sets_are_reproducible(tmp_path, card):
+    pytest.importorskip("gapcam.synth", reason="gapcam.synth not importable")
+    from gapcam import synth
+
+    if not hasattr(synth, "generate_dataset"):
+        pytest.skip("gapcam.synth.generate_dataset not available yet")
+    a = cs.generate_synthetic_set(
+        tmp_path / "a", card.input, candidates=12, count=6, seed=5, progress=False
+    )
+    b = cs.generate_synthetic_set(
+        tmp_path / "b", card.input, candidates=12, count=6, seed=5, progress=False
+    )
+    assert len(a.entries) == 6 and a.hash == b.hash
+    assert a.manifest["source"]["seed"] == 5 and a.manifest["selection"]["candidates"] == 12
+    full = cs.generate_synthetic_set(
+        tmp_path / "c", card.input, candidates=6, count=6, seed=6, progress=False
+    )
+    assert full.manifest["selection"]["method"] == "all" and len(full.entries) == 6
+    assert (full.root / "labels.jsonl").is_file()
+
+
+def test_default_sets_are_committed_as_manifests_only():
+    for path in (cs.DEFAULT_CALIBRATION_SET, cs.DEFAULT_VALIDATION_SET):
+        doc = cs.read_manifest(path / cs.MANIFEST)
+        assert doc["source"]["command"].startswith("engine-builder calib default")
+        assert doc["source"]["generator"] == "gapcam.synth.generate_dataset"
+    gitignore = (cs.REPO_ROOT / "calibration" / ".gitignore").read_text()
+    assert "*/images/" in gitignore and "*.cache" in gitignore
