@@ -82,31 +82,28 @@ def apply_lens(img: np.ndarray, cond: Conditions, ambient: float) -> np.ndarray:
 
 
 def apply_rain(img: np.ndarray, rain: float, ambient: float, seed: int) -> np.ndarray:
-    """Streaks of falling rain caught by the exposure (brighter than the background)."""
+    """Faint streaks of falling rain smeared by the exposure, plus a little veiling haze."""
     if rain <= 0.01:
         return img
     h, w = img.shape[:2]
     rng = np.random.default_rng([seed, 21])
     layer = np.zeros((h, w), np.uint8)
-    n = int(60 + 260 * rain)
-    angle = rng.uniform(-0.25, 0.25)
+    n = int(40 + 120 * rain)
+    angle = rng.uniform(-0.2, 0.2)
     scale = w / 224.0
-    for _ in range(n):
-        x, y = rng.uniform(-0.1 * w, 1.1 * w), rng.uniform(-0.1 * h, h)
-        ln = rng.uniform(6, 22) * scale * (0.5 + rain)
-        x2, y2 = x + math.sin(angle) * ln, y + math.cos(angle) * ln
-        cv2.line(
-            layer,
-            (int(x), int(y)),
-            (int(x2), int(y2)),
-            int(rng.uniform(60, 200)),
-            max(1, round(scale * 0.6)),
-            cv2.LINE_AA,
-        )
-    k = 0.18 + 0.3 * min(1.0, ambient + 0.2)
-    add = (layer.astype(np.float32) * k)[..., None]
-    out = img.astype(np.float32) * (1 - 0.06 * rain) + add
-    return np.clip(out, 0, 255).astype(np.uint8)
+    x = rng.uniform(-0.1 * w, 1.1 * w, n)
+    y = rng.uniform(-0.1 * h, h, n)
+    ln = rng.uniform(4, 14, n) * scale * (0.6 + 0.6 * rain)
+    pts = np.stack([x, y, x + np.sin(angle) * ln, y + np.cos(angle) * ln], 1)
+    pts = np.round(pts * 16).astype(np.int32).reshape(n, 2, 2)
+    thick = max(1, round(scale * 0.3))
+    for k, val in enumerate((45, 80, 120)):
+        cv2.polylines(layer, list(pts[k::3]), False, val, thick, cv2.LINE_AA, 4)
+    layer = cv2.GaussianBlur(layer, (0, 0), max(0.4, 0.35 * scale))
+    gain = 0.35 + 0.45 * min(1.0, ambient + 0.1)
+    haze = 0.07 * rain
+    out = cv2.addWeighted(img, 1.0 - haze, cv2.cvtColor(layer, cv2.COLOR_GRAY2BGR), gain, 0.0)
+    return cv2.add(out, (int(haze * 150 * min(1.0, ambient + 0.2)),) * 3 + (0,))
 
 
 def apply_glare(img: np.ndarray, sun: tuple[float, float] | None, glare: float) -> np.ndarray:

@@ -158,7 +158,7 @@ def generate_sequence(
             noise_seed=int(np.random.SeedSequence([int(seed), 8, i]).generate_state(1)[0]),
         )
         img, meta = render(spec, size)
-        meta.update(frame=i, t=round(t, 6), sequence=kind, fps=fps, duration_s=round(duration, 6))
+        meta.update(frame=i, t=t, sequence=kind, fps=fps, duration_s=duration)
         frames.append((img, meta))
     return frames
 
