@@ -9,8 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from gapcam.synth import render_scene
 from gapcam.synth import labels as L
+from gapcam.synth import render_scene
 from gapcam.synth.sampling import sample_scene
 from gapcam.synth.scene import render
 
