@@ -23,7 +23,7 @@ DEVICE = "# [device]"
 #: unmarked command -> what runs it
 COVERED = {
     "make setup": "CI: .ci/run -> make test, which depends on the setup target",
-    ".venv/bin/gapcam make-bag --out out/sample_bag": "test_desk_commands_run_as_written",
+    ".venv/bin/gapcam make-bag --out out/sample_bag --frames 20": "test_desk_commands_run_as_written",
     ".venv/bin/gapcam replay out/sample_bag --out out/sample_replay": (
         "test_desk_commands_run_as_written"
     ),
