@@ -13,7 +13,7 @@ import numpy as np
 
 from gapcam.synth.effects import ANALYSIS_WIDTH, lens_coverage
 from gapcam.synth.geometry import Camera, curve_offset
-from gapcam.synth.labels import FREE_BEYOND_M, Judgement, SeenVehicle, ViewFacts, judge
+from gapcam.synth.labels import LENS_BANDS_M, Judgement, SeenVehicle, ViewFacts, judge
 from gapcam.synth.specs import RoadSpec, SceneSpec
 from gapcam.synth.vehicles import PlacedVehicle, place_vehicle
 
@@ -45,29 +45,39 @@ def analysis_size(size: tuple[int, int]) -> tuple[int, int]:
     return ANALYSIS_WIDTH, max(8, round(ANALYSIS_WIDTH * size[1] / size[0]))
 
 
-def adjacent_region(spec: SceneSpec, size: tuple[int, int]) -> np.ndarray:
-    """Mask (analysis grid) of where the adjacent lane and anything in it would appear."""
+def adjacent_regions(spec: SceneSpec, size: tuple[int, int]) -> list[np.ndarray]:
+    """Masks (analysis grid) of where the adjacent lane and anything in it would appear, one per
+    distance band of :data:`LENS_BANDS_M` (empty list if there is no adjacent lane)."""
     aw, ah = analysis_size(size)
-    mask = np.zeros((ah, aw), np.float32)
     road = spec.road
     if not road.has_lane("adjacent"):
-        return mask
+        return []
     cam = spec.camera.camera((aw, ah))
     x0, x1 = road.boundary(0), road.boundary(1)
-    pts = []
-    for z in (1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 18.0, 25.0, FREE_BEYOND_M):
-        off = float(curve_offset(z, road.curvature))
-        for x in (x0, x1):
-            for y in (0.0, 1.5):
-                pts.append((x + off, y, z))
-    pc = cam.to_camera(np.array(pts))
-    pc = pc[pc[:, 2] > 0.3]
-    if len(pc) < 3:
-        return mask
-    uv = cam.project_camera(pc).astype(np.float32)
-    hull = cv2.convexHull(np.clip(uv, -1e4, 1e4))
-    cv2.fillPoly(mask, [np.round(hull * 16).astype(np.int32)], 1.0, cv2.LINE_8, 4)
-    return mask
+    masks = []
+    for z0, z1 in zip(LENS_BANDS_M[:-1], LENS_BANDS_M[1:], strict=True):
+        pts = []
+        for z in np.linspace(z0, z1, 4):
+            off = float(curve_offset(z, road.curvature))
+            for x in (x0, x1):
+                for y in (0.0, 1.5):
+                    pts.append((x + off, y, z))
+        mask = np.zeros((ah, aw), np.float32)
+        pc = cam.to_camera(np.array(pts))
+        pc = pc[pc[:, 2] > 0.3]
+        if len(pc) >= 3:
+            uv = np.clip(cam.project_camera(pc), -1e4, 1e4).astype(np.float32)
+            hull = cv2.convexHull(uv)
+            cv2.fillPoly(mask, [np.round(hull * 16).astype(np.int32)], 1.0, cv2.LINE_8, 4)
+        masks.append(mask)
+    return masks
+
+
+def adjacent_region(spec: SceneSpec, size: tuple[int, int]) -> np.ndarray:
+    """Union of :func:`adjacent_regions` (for picking where lens dirt must go)."""
+    masks = adjacent_regions(spec, size)
+    aw, ah = analysis_size(size)
+    return np.maximum.reduce(masks) if masks else np.zeros((ah, aw), np.float32)
 
 
 def assess(spec: SceneSpec, size: tuple[int, int]) -> Assessment:
@@ -77,7 +87,8 @@ def assess(spec: SceneSpec, size: tuple[int, int]) -> Assessment:
     placed = [place_vehicle(cam, spec.road, v) for v in spec.vehicles]
     boxes = [int_box(p.box, w, h) for p in placed]
     cond = spec.conditions
-    coverage = lens_coverage(cond.lens, adjacent_region(spec, size)) if cond.lens else 0.0
+    bands = lens_coverage(cond.lens, adjacent_regions(spec, size)) if cond.lens else []
+    coverage = min(bands) if bands else 0.0
     facts = ViewFacts(
         image_width=w,
         adjacent_lane=spec.road.has_lane("adjacent"),

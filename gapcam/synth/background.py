@@ -229,6 +229,7 @@ def finish_ground(
 def draw_roadside(
     img: np.ndarray,
     emissive: np.ndarray,
+    soft: np.ndarray,
     cam: Camera,
     road: RoadSpec,
     cond: Conditions,
@@ -312,11 +313,13 @@ def draw_roadside(
                 draws.append((head, (255, 255, 255), img))
                 draws.append((head, tuple(int(c * max(f, 0.25)) for c in lamp), emissive))
                 pool = disc3d(x - 3.0, 0.0, z, 6.5, 16, plane="y")
-                draws.append((pool, tuple(int(c * 0.22 * f) for c in lamp), emissive))
+                draws.append((pool, tuple(int(c * 0.22 * f) for c in lamp), soft))
             else:
                 draws.append((head, light.lit((90, 92, 95), d), img))
     uvs = project_polygons(cam, [dr[0] for dr in draws])
     for (_pts, color, layer), uv in zip(draws, uvs, strict=True):
+        if layer is soft:
+            uv = uv * (soft.shape[1] / cam.width, soft.shape[0] / cam.height)
         fill_uv(layer, uv, color)
     _draw_barrier(img, cam, road, light)
 

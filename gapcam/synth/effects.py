@@ -45,17 +45,18 @@ def lens_alpha(blobs: tuple[LensBlob, ...], w: int, h: int, softness: float) -> 
     return a
 
 
-def lens_coverage(blobs: tuple[LensBlob, ...], region: np.ndarray) -> float:
-    """Mean lens opacity over the region mask (both on the analysis grid)."""
-    if not blobs or region.sum() == 0:
-        return 0.0
-    h, w = region.shape
+def lens_coverage(blobs: tuple[LensBlob, ...], regions: list[np.ndarray]) -> list[float]:
+    """Mean lens opacity over each region mask (all on the analysis grid); empty regions skipped."""
+    regions = [r for r in regions if r.sum() > 0]
+    if not blobs or not regions:
+        return [0.0] * len(regions)
+    h, w = regions[0].shape
     a = lens_alpha(blobs, w, h, 0.02)
-    return float((a * region).sum() / region.sum())
+    return [float((a * r).sum() / r.sum()) for r in regions]
 
 
 def apply_lens(img: np.ndarray, cond: Conditions, ambient: float) -> np.ndarray:
-    """Composite drops, mud, smears or an object stuck to the lens."""
+    """Composite drops, mud, smears or an object stuck to the lens (out of focus, so soft)."""
     if not cond.lens:
         return img
     h, w = img.shape[:2]
@@ -65,19 +66,25 @@ def apply_lens(img: np.ndarray, cond: Conditions, ambient: float) -> np.ndarray:
     )
     a = lens_alpha(cond.lens, sw, sh, soft)
     a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
-    f = img.astype(np.float32)
-    small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
-    blurred = cv2.resize(cv2.GaussianBlur(small, (0, 0), 2.5), (w, h)).astype(np.float32)
+    # Blur in image-relative units so the look is the same at 224 px and at 1280 px.
+    tw, th = 64, max(8, round(64 * h / w))
+    tiny = cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA)
+    sigma = 0.8 if cond.lens_kind == "drops" else 2.2
+    blurred = cv2.resize(cv2.GaussianBlur(tiny, (0, 0), sigma), (w, h)).astype(np.float32)
     if cond.lens_kind == "drops":
         # A drop is a tiny lens: it shows a blurred, slightly brighter copy of the scene.
         over = blurred * 1.08 + 6
     elif cond.lens_kind == "smear":
-        over = blurred * 0.7 + 255 * (0.18 + 0.25 * ambient)
+        over = blurred * 0.45 + 255 * (0.25 + 0.3 * min(1.0, ambient))
     else:
+        rng = np.random.default_rng(cond.lens[0].wobble)
+        tex = cv2.resize(
+            rng.random((6, 8)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC
+        )
         base = np.array(cond.lens[0].color, np.float32)
-        lit = 0.08 + 0.6 * min(1.0, ambient)
-        over = base * lit + blurred * 0.08
-    out = f * (1 - a) + over * a
+        lit = 0.2 + 0.55 * min(1.0, ambient)
+        over = base * lit * (0.75 + 0.5 * tex[..., None]) + blurred * 0.08
+    out = img.astype(np.float32) * (1 - a) + over * a
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
@@ -88,7 +95,7 @@ def apply_rain(img: np.ndarray, rain: float, ambient: float, seed: int) -> np.nd
     h, w = img.shape[:2]
     rng = np.random.default_rng([seed, 21])
     layer = np.zeros((h, w), np.uint8)
-    n = int(40 + 120 * rain)
+    n = int(30 + 100 * rain)
     angle = rng.uniform(-0.2, 0.2)
     scale = w / 224.0
     x = rng.uniform(-0.1 * w, 1.1 * w, n)
@@ -96,7 +103,7 @@ def apply_rain(img: np.ndarray, rain: float, ambient: float, seed: int) -> np.nd
     ln = rng.uniform(4, 14, n) * scale * (0.6 + 0.6 * rain)
     pts = np.stack([x, y, x + np.sin(angle) * ln, y + np.cos(angle) * ln], 1)
     pts = np.round(pts * 16).astype(np.int32).reshape(n, 2, 2)
-    thick = max(1, round(scale * 0.3))
+    thick = max(1, round(scale * 0.22))
     for k, val in enumerate((45, 80, 120)):
         cv2.polylines(layer, list(pts[k::3]), False, val, thick, cv2.LINE_AA, 4)
     layer = cv2.GaussianBlur(layer, (0, 0), max(0.4, 0.35 * scale))

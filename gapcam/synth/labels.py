@@ -17,8 +17,10 @@ Rules, applied in this order
    * ``no_adjacent_lane``: there is no lane on the camera's side (barrier or verge next to the
      ego lane);
    * ``lens_occluded``: things on the lens (mud, a smear, an object, heavy drops) have a mean
-     opacity of at least ``LENS_UNDEFINED_COVERAGE`` over the adjacent-lane region (its road
-     surface up to ``FREE_BEYOND_M`` and 1.5 m above it, as projected into the image);
+     opacity of at least ``LENS_UNDEFINED_COVERAGE`` over the adjacent-lane region in *every*
+     distance band of ``LENS_BANDS_M`` (the region of a band is the lane's road surface between
+     the band's distances and 1.5 m above it, as projected into the image), so a vehicle at any
+     range in the lane would be hidden;
    * ``too_dark``: scene illumination below ``DARK_UNDEFINED_AMBIENT`` (night without street
      lights, vehicle lights or moon; 1.0 = full daylight);
    * ``sun_glare``: glare strength at least ``GLARE_UNDEFINED_STRENGTH`` (0..1);
@@ -38,7 +40,8 @@ Single images (``render_scene``) never place an adjacent-lane vehicle with
 ``DANGER_ZONE_M < distance_m < FREE_BEYOND_M``, so every ``free`` image's adjacent-lane vehicles
 are at least ``FREE_BEYOND_M`` away, and a blocking vehicle is at least
 ``SAMPLED_BLOCKER_MIN_WIDTH_FRAC`` of the image wide. Likewise benign conditions keep clear of the
-thresholds: fog visibility >= ``FOG_OK_VISIBILITY_M``, lens coverage < ``LENS_OK_COVERAGE``,
+thresholds: fog visibility >= ``FOG_OK_VISIBILITY_M``, lens coverage < ``LENS_OK_COVERAGE`` in
+every band (drops, dust), undefined lens scenes >= ``LENS_SAMPLED_COVERAGE`` in every band,
 illumination >= ``DARK_OK_AMBIENT``, glare <= ``GLARE_OK_STRENGTH``. Vehicles in the ego lane and in
 lanes beyond the adjacent one are distractors in every class. Sequences do cross the margins (a
 vehicle drives through them); the rules above decide each frame.
@@ -55,7 +58,8 @@ DANGER_ZONE_M = 20.0
 FREE_BEYOND_M = 35.0
 MIN_VISIBLE_WIDTH_FRAC = 0.04
 
-LENS_UNDEFINED_COVERAGE = 0.35
+LENS_UNDEFINED_COVERAGE = 0.4
+LENS_BANDS_M = (2.0, 8.0, 18.0, FREE_BEYOND_M)
 DARK_UNDEFINED_AMBIENT = 0.06
 GLARE_UNDEFINED_STRENGTH = 0.6
 FOG_UNDEFINED_VISIBILITY_M = 30.0
@@ -64,6 +68,7 @@ SENSOR_FAULTS = ("black", "stripes", "saturated", "blocks")
 # Sampling margins for single images (see the module docstring).
 SAMPLED_BLOCKER_MIN_WIDTH_FRAC = 0.12
 LENS_OK_COVERAGE = 0.15
+LENS_SAMPLED_COVERAGE = 0.6
 DARK_OK_AMBIENT = 0.12
 GLARE_OK_STRENGTH = 0.3
 FOG_OK_VISIBILITY_M = 80.0
@@ -93,7 +98,7 @@ class ViewFacts:
 
     image_width: int
     adjacent_lane: bool
-    lens_coverage: float
+    lens_coverage: float  # the smallest per-band coverage (see the rules)
     ambient: float
     glare: float
     fog_visibility_m: float | None

@@ -15,7 +15,7 @@ import numpy as np
 
 from gapcam.labels import BLOCKED, LANE_CHANGE_CLASSES, UNDEFINED
 from gapcam.synth import labels as rules
-from gapcam.synth.analysis import adjacent_region, assess
+from gapcam.synth.analysis import adjacent_region, adjacent_regions, assess
 from gapcam.synth.effects import lens_coverage
 from gapcam.synth.specs import (
     CameraSpec,
@@ -175,33 +175,41 @@ _LENS_COLORS = {
 }
 
 
-def _occluders(rng: np.random.Generator, region: np.ndarray, kind: str) -> tuple[LensBlob, ...]:
-    """Big blobs over the adjacent-lane region until it is covered enough to be undefined."""
-    ah, aw = region.shape
-    ys, xs = np.nonzero(region)
-    cx, cy = (xs.mean() / aw, ys.mean() / ah) if len(xs) else (0.6, 0.6)
+def occluders(
+    rng: np.random.Generator, spec: SceneSpec, size: tuple[int, int], kind: str
+) -> tuple[LensBlob, ...]:
+    """Big blobs over the adjacent lane until every distance band is covered enough to be
+    undefined (one blob per band to start, then more where coverage is still lowest)."""
+    regions = [r for r in adjacent_regions(spec, size) if r.sum() > 0]
     color = _LENS_COLORS[kind][int(rng.integers(len(_LENS_COLORS[kind])))]
     blobs: list[LensBlob] = []
     if kind == "drops":
         blobs += list(_drops(rng, int(rng.integers(25, 50)), 0.03, 0.08))
-    target = rules.LENS_UNDEFINED_COVERAGE + 0.12
-    for _ in range(12):
-        if blobs and lens_coverage(tuple(blobs), region) >= target:
-            break
-        r = float(rng.uniform(0.18, 0.4))
-        op = float(rng.uniform(0.8, 0.97) if kind in ("mud", "object") else rng.uniform(0.8, 0.95))
-        blobs.append(
-            LensBlob(
-                float(np.clip(cx + rng.normal(0, 0.12), 0.1, 0.95)),
-                float(np.clip(cy + rng.normal(0, 0.12), 0.1, 0.95)),
-                r,
-                r * float(rng.uniform(0.5, 1.1)),
-                float(rng.uniform(0, 180)),
-                op,
-                color,
-                int(rng.integers(2**31)),
-            )
+    if not regions:
+        regions = [adjacent_region(spec, size)]
+    ah, aw = regions[0].shape
+
+    def blob_at(region: np.ndarray, r: float) -> LensBlob:
+        ys, xs = np.nonzero(region)
+        cx, cy = (xs.mean() / aw, ys.mean() / ah) if len(xs) else (0.6, 0.6)
+        op = float(rng.uniform(0.85, 0.97))
+        return LensBlob(
+            float(np.clip(cx + rng.normal(0, 0.04), 0.05, 0.95)),
+            float(np.clip(cy + rng.normal(0, 0.04), 0.05, 0.95)),
+            r,
+            r * float(rng.uniform(0.6, 1.0)),
+            float(rng.uniform(0, 180)),
+            op,
+            color,
+            int(rng.integers(2**31)),
         )
+
+    blobs += [blob_at(r, float(rng.uniform(0.14, 0.3))) for r in regions]
+    for _ in range(12):
+        cov = lens_coverage(tuple(blobs), regions)
+        if min(cov) >= rules.LENS_SAMPLED_COVERAGE:
+            break
+        blobs.append(blob_at(regions[int(np.argmin(cov))], float(rng.uniform(0.12, 0.25))))
     return tuple(blobs)
 
 
@@ -261,8 +269,8 @@ def sample_vehicles(
 def _benign_ok(spec: SceneSpec, size: tuple[int, int]) -> bool:
     c = spec.conditions
     if c.lens:
-        cov = lens_coverage(c.lens, adjacent_region(spec, size))
-        if cov >= rules.LENS_OK_COVERAGE:
+        cov = lens_coverage(c.lens, adjacent_regions(spec, size))
+        if cov and max(cov) >= rules.LENS_OK_COVERAGE:
             return False
     return True
 
@@ -364,9 +372,8 @@ def _candidate(
     )
     if cause == "lens_occluded":
         kind = _pick(rng, ["mud", "smear", "object", "drops"], [0.4, 0.25, 0.2, 0.15])
-        region = adjacent_region(spec, size)
         spec = replace(
-            spec, conditions=replace(cond, lens_kind=kind, lens=_occluders(rng, region, kind))
+            spec, conditions=replace(cond, lens_kind=kind, lens=occluders(rng, spec, size, kind))
         )
     return spec
 

@@ -58,7 +58,8 @@ def render(spec: SceneSpec, size: tuple[int, int]) -> tuple[np.ndarray, dict]:
     road = spec.road
     light = make_lighting(cond)
     img = np.empty((h, w, 3), np.uint8)
-    emissive = np.zeros((h, w, 3), np.uint8)
+    emissive = np.zeros((h, w, 3), np.uint8)  # light sources: added sharp, plus bloom
+    soft = np.zeros((max(8, h // 4), max(8, w // 4), 3), np.uint8)  # lit road: only blurred
 
     draw_sky(img, cam, cond, light, road.texture_seed)
     draw_scenery(img, emissive, cam, cond, light, road.texture_seed)
@@ -74,18 +75,22 @@ def render(spec: SceneSpec, size: tuple[int, int]) -> tuple[np.ndarray, dict]:
     draw_shadow_mask(shadow, cam, polys)
     shadow = cv2.GaussianBlur(shadow, (0, 0), 0.7)
     img = finish_ground(img, cam, road, light, shadow, step)
-    draw_roadside(img, emissive, cam, road, cond, light)
+    draw_roadside(img, emissive, soft, cam, road, cond, light)
 
     wet = cond.weather == "rain"
     side_shade = 0.7 + 0.1 * math.cos(road.texture_seed % 5)
     for pv in sorted(a.placed, key=lambda p: -p.distance):
         if pv.parts:
-            draw_vehicle(img, emissive, cam, pv, light, wet, side_shade)
+            draw_vehicle(img, emissive, soft, cam, pv, light, wet, side_shade)
     ego_uv = draw_ego(
         img, emissive, cam, spec.ego, light, lit_tail=light.night or cond.ambient < 0.5
     )
     draw_mirror_housing(img, spec.ego, light)
 
+    if soft.any():
+        sigma = max(1.0, 0.012 * soft.shape[1])
+        lit = cv2.resize(cv2.GaussianBlur(soft, (0, 0), sigma), (w, h))
+        img = cv2.add(img, lit)
     if emissive.any():
         fog = 0.0 if cond.fog_visibility_m is None else min(1.0, 60.0 / cond.fog_visibility_m)
         glow = glow_blur(emissive, cam, 5.0 + 14.0 * fog)

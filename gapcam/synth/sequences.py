@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from gapcam.synth.sampling import (
+    occluders,
     sample_camera,
     sample_conditions,
     sample_effects,
@@ -21,7 +22,7 @@ from gapcam.synth.sampling import (
     sample_road,
 )
 from gapcam.synth.scene import _check_size, render
-from gapcam.synth.specs import LensBlob, SceneSpec, VehicleSpec
+from gapcam.synth.specs import SceneSpec, VehicleSpec
 from gapcam.synth.vehicles import sample_vehicle
 
 #: approach: a vehicle closes in from far behind in the adjacent lane until alongside (free ->
@@ -76,23 +77,6 @@ def _main_track(kind: str, rng: np.random.Generator, v: VehicleSpec):
     return lambda p: d0 + (d1 - d0) * p
 
 
-def _dirt(rng: np.random.Generator, n: int) -> list[LensBlob]:
-    color = [(38, 62, 84), (30, 48, 66)][int(rng.integers(2))]
-    return [
-        LensBlob(
-            float(rng.uniform(0.35, 0.9)),
-            float(rng.uniform(0.35, 0.8)),
-            float(rng.uniform(0.2, 0.4)),
-            float(rng.uniform(0.15, 0.3)),
-            float(rng.uniform(0, 180)),
-            float(rng.uniform(0.85, 0.97)),
-            color,
-            int(rng.integers(2**31)),
-        )
-        for _ in range(n)
-    ]
-
-
 def generate_sequence(
     kind: str,
     seed: int,
@@ -132,7 +116,7 @@ def generate_sequence(
             )
         )
     mode = ("fog" if rng.random() < 0.5 else "dirt") if kind == "deteriorate" else None
-    dirt = _dirt(rng, 3) if mode == "dirt" else []
+    dirt = occluders(rng, base, size, "mud") if mode == "dirt" else ()
     duration = max(n_frames - 1, 1) / fps
     frames = []
     for i in range(n_frames):

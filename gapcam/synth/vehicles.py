@@ -16,7 +16,7 @@ import numpy as np
 
 from gapcam.synth.geometry import Camera, curve_offset, project_polygon, project_polygons
 from gapcam.synth.lighting import Lighting
-from gapcam.synth.raster import disc3d, fill3d, fill_uv
+from gapcam.synth.raster import disc3d, fill_uv
 from gapcam.synth.specs import BGR, RoadSpec, VehicleSpec
 
 KINDS = ("car", "suv", "van", "truck", "motorbike")
@@ -189,6 +189,14 @@ def _car_parts(v: VehicleSpec, s: float, cam_h: float, front: bool, screen: bool
             "highlight",
         )
     )
+    # Lower flank in its own shade: panels curve under, away from the sky light.
+    low = [
+        (0.35, clear + 0.06),
+        (0.35, clear + 0.3),
+        (L - 0.3, clear + 0.3),
+        (L - 0.3, clear + 0.1),
+    ]
+    parts.append((_q([(xs, y, z) for z, y in low]), "side_low"))
     parts.append(
         (
             _q(
@@ -371,6 +379,20 @@ def _car_parts(v: VehicleSpec, s: float, cam_h: float, front: bool, screen: bool
                 ),
                 "glass",
             )
+        )
+        # The sky reflected in the raked windscreen: one diagonal band.
+        f0, f1 = 0.25, 0.5
+
+        def _ws(u: float, t: float) -> tuple[float, float, float]:
+            half = (hw - 0.15) * (1 - t) + (hw - 0.28) * t
+            return (
+                half * (2 * u - 1),
+                hb + 0.08 + t * (H - hb - 0.13),
+                hl + 0.04 + t * (sl - 0.08),
+            )
+
+        parts.append(
+            (_q([_ws(f0, 0.0), _ws(f1, 0.0), _ws(f1 - 0.15, 1.0), _ws(f0 - 0.22, 1.0)]), "glass_hi")
         )
         for sx in (-1, 1):
             parts.append(
@@ -751,6 +773,7 @@ def _mix(a: BGR | np.ndarray, b: BGR | np.ndarray, t: float) -> tuple[float, flo
 def draw_vehicle(
     img: np.ndarray,
     emissive: np.ndarray,
+    soft: np.ndarray,
     cam: Camera,
     pv: PlacedVehicle,
     light: Lighting,
@@ -780,6 +803,8 @@ def draw_vehicle(
         "rim": light.lit((118, 120, 124), d),
         "glass": light.lit(_mix((40, 38, 36), sky, 0.32), d),
         "glass_side": light.lit(_mix((34, 32, 30), sky, 0.2), d),
+        "glass_hi": light.lit(_mix((40, 38, 36), sky, 0.55), d),
+        "side_low": light.lit(col, d, side_shade * 0.78),
         "mirror": light.lit(col, d, 0.78),
         "light": light.lit((206, 210, 212), d),
         "trailer": light.lit(v.trim, d, side_shade),
@@ -795,35 +820,44 @@ def draw_vehicle(
         else:
             fill_uv(img, uv, role_color[role])
     if lights and v.distance_m > 0:
-        _light_pool(emissive, cam, pv, light, wet)
+        _light_pool(emissive, soft, cam, pv, light, wet)
 
 
 def _light_pool(
-    emissive: np.ndarray, cam: Camera, pv: PlacedVehicle, light: Lighting, wet: bool
+    emissive: np.ndarray,
+    soft: np.ndarray,
+    cam: Camera,
+    pv: PlacedVehicle,
+    light: Lighting,
+    wet: bool,
 ) -> None:
-    """Headlight beams lighting the road between the vehicle and the camera (and wet glints)."""
+    """Headlight beams on the road towards the camera and wet-road glints (into the ``soft``
+    layer, which is only ever seen blurred), and a truck's amber side markers."""
     v = pv.spec
     z0 = v.distance_m
     hw = v.width / 2
     xc = pv.x_center
     k = 0.55 if light.night else 0.25
-    for reach, val in ((14.0, 26), (8.0, 30), (4.0, 34)):
+    sx_, sy_ = soft.shape[1] / cam.width, soft.shape[0] / cam.height
+    for reach, val in ((14.0, 22), (8.0, 26), (4.0, 30)):
         z1 = max(z0 - reach, 0.3)
         if z1 >= z0:
             continue
         pts = np.array(
             [[xc - hw, 0, z0], [xc + hw, 0, z0], [xc + hw + 1.6, 0, z1], [xc - hw - 1.6, 0, z1]]
         )
-        fill3d(emissive, cam, pts, (int(val * k), int(val * k), int(val * k * 0.95)))
+        uv = project_polygon(cam, pts) * (sx_, sy_)
+        fill_uv(soft, uv, (int(val * k), int(val * k), int(val * k * 0.95)))
     if wet:
         for sx in (-1, 1):
             x = xc + sx * (hw - 0.25)
             z1 = max(z0 - 9.0, 0.3)
             if z1 < z0:
                 pts = np.array(
-                    [[x - 0.18, 0, z0], [x + 0.18, 0, z0], [x + 0.3, 0, z1], [x - 0.3, 0, z1]]
+                    [[x - 0.08, 0, z0], [x + 0.08, 0, z0], [x + 0.14, 0, z1], [x - 0.14, 0, z1]]
                 )
-                fill3d(emissive, cam, pts, (int(120 * k), int(118 * k), int(110 * k)))
+                uv = project_polygon(cam, pts) * (sx_, sy_)
+                fill_uv(soft, uv, (int(90 * k), int(88 * k), int(80 * k)))
     if v.kind == "truck":
         for j in range(6):
             z = z0 + 3.0 + j * (v.length - 4.0) / 5
