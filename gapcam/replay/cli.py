@@ -8,12 +8,9 @@ parser - and ``gapcam --help`` - stays instant. User mistakes raise
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from gapcam.errors import GapcamError
 
@@ -154,7 +151,6 @@ def cmd_replay(a: argparse.Namespace) -> int:
         opts = load_node_params(a.params, opts)
     if a.overlay_scale is not None:
         opts = replace(opts, overlay_scale=a.overlay_scale)
-    previous = _sigterm_as_interrupt()
     try:
         s = replay_bag(a.in_bag, a.out, opts)
     except ReplayInterrupted as exc:
@@ -165,23 +161,8 @@ def cmd_replay(a: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     print(format_summary(s))
     return 0
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _sigterm_as_interrupt() -> Any:
-    """Treat SIGTERM (``kill``, ``docker stop``, a CI timeout) like Ctrl-C: finish the output bag
-    instead of dying with it half written. Returns the previous handler (None off the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def format_summary(s) -> str:  # noqa: ANN001 - ReplaySummary, imported lazily

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from gapcam.stream import FrameOutput, StreamProcessor
@@ -139,8 +140,11 @@ class ChangeCollector:
         t0_ns: int,
         mark: bool = False,
     ) -> None:
-        scale = min(1.0, self.tile_width / image.shape[1])
-        tile = self.processor.render(image, out, scale=scale)
+        # drawn at full size, then shrunk: the overlay's text is sized for the camera image
+        full = self.processor.render(image, out)
+        h, w = full.shape[:2]
+        size = (self.tile_width, max(1, round(h * self.tile_width / w)))
+        tile = cv2.resize(full, size, interpolation=cv2.INTER_AREA)
         if mark:  # the first frame with the new decision gets a white frame
             tile[:3], tile[-3:], tile[:, :3], tile[:, -3:] = 255, 255, 255, 255
         group.tiles.append(tile)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -190,21 +192,25 @@ class _Replay:
         bar = _progress(total, self.opt.progress)
         self.bar = bar
         start = time.perf_counter()
+        stop = _StopOnSignal()
         try:
-            try:
-                for conn, bag_ts, raw in bag_io.iter_messages(self.reader, conns):
-                    if conn.topic == self.gt_topic:
-                        self._ground_truth(conn, bag_ts, raw)
-                        continue
-                    self._receive(conn, bag_ts, raw)
-                    if self.opt.max_frames and self.frames >= self.opt.max_frames:
-                        break
-            except bag_io.BagCorruptError as exc:
-                status, error = "truncated", str(exc)
-            if not (self.opt.max_frames and self.frames >= self.opt.max_frames):
-                for topic, buf in self.reorder.items():
-                    for stamp, item in buf.drain():
-                        self._process(self.cameras[topic], stamp, item)
+            with stop:
+                try:
+                    for conn, bag_ts, raw in bag_io.iter_messages(self.reader, conns):
+                        if conn.topic == self.gt_topic:
+                            self._ground_truth(conn, bag_ts, raw)
+                        else:
+                            self._receive(conn, bag_ts, raw)
+                        stop.check()
+                        if self.opt.max_frames and self.frames >= self.opt.max_frames:
+                            break
+                except bag_io.BagCorruptError as exc:
+                    status, error = "truncated", str(exc)
+                if not (self.opt.max_frames and self.frames >= self.opt.max_frames):
+                    for topic, buf in self.reorder.items():
+                        for stamp, item in buf.drain():
+                            self._process(self.cameras[topic], stamp, item)
+                            stop.check()
         except KeyboardInterrupt:
             status = "interrupted"
         finally:
@@ -405,6 +411,39 @@ class _Replay:
             accuracy=None if acc is None else round(acc, 4),
             records=self.records,
         )
+
+
+class _StopOnSignal:
+    """Ctrl-C / SIGTERM end the replay *between* messages, never inside a bag write.
+
+    A ``KeyboardInterrupt`` raised at an arbitrary bytecode can land between the storage write
+    and the message count of the writer, leaving ``metadata.yaml`` one message short. So the
+    first signal only sets a flag that the loop checks after each message; a second one raises
+    at once for the impatient. Only installed on the main thread (signals are delivered there).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def _progress(total: int, enabled: bool) -> Any:
