@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,12 @@ from pathlib import Path
 from gapcam.backends import BACKEND_CHOICES
 from gapcam.errors import GapcamError
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "lane_change.onnx"
+#: The shipped model; ``GAPCAM_MODEL`` overrides it (e.g. in a container with a non-editable install).
+DEFAULT_MODEL = Path(
+    os.environ.get(
+        "GAPCAM_MODEL", Path(__file__).resolve().parent.parent / "models" / "lane_change.onnx"
+    )
+)
 EXIT_USER_ERROR = 2
 
 

@@ -34,7 +34,18 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "input_transport", default_value="raw", description="raw or compressed"
         ),
+        DeclareLaunchArgument(
+            "model_path",
+            default_value="",
+            description=".onnx or TensorRT .plan (empty: the shipped ONNX model)",
+        ),
+        DeclareLaunchArgument(
+            "backend", default_value="auto", description="auto, onnxruntime or tensorrt"
+        ),
     ]
+    overrides = {
+        name: LaunchConfiguration(name) for name in ("input_transport", "model_path", "backend")
+    }
     for ns in CAMERAS:
         actions.append(
             DeclareLaunchArgument(
@@ -47,7 +58,7 @@ def generate_launch_description() -> LaunchDescription:
                 executable="cam_node",
                 name="cam_node",
                 namespace=ns,
-                parameters=[*params, {"input_transport": LaunchConfiguration("input_transport")}],
+                parameters=[*params, overrides],
                 remappings=[("image", LaunchConfiguration(f"{ns}_image"))],
                 output="screen",
                 emulate_tty=True,

@@ -397,11 +397,7 @@ def test_launch_file_takes_the_engine_from_the_entrypoint():
     """model_path:=PLAN backend:=tensorrt must reach the nodes (parameters of the same names)."""
     text = REAR_LAUNCH.read_text()
     missing = [n for n in ("model_path", "backend") if not _declares(text, n)]
-    if missing:
-        pytest.xfail(
-            f"rear_cameras.launch.py does not declare {missing} yet: the plan built by the "
-            "entrypoint would not reach the nodes (interface to reconcile with the ROS 2 part)"
-        )
+    assert not missing, f"rear_cameras.launch.py does not declare {missing}"
 
 
 def test_fastdds_profile_carries_full_size_images():
