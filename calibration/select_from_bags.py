@@ -47,9 +47,9 @@ from gapcam.model_card import InputSpec, load_card_for_onnx, sha256_file
 from gapcam.replay import bag_io
 from gapcam.replay.messages import image_from_msg
 from gapcam.replay.topics import find_ground_truth, select_cameras
+from gapcam.shipped import default_model
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = REPO / "models" / "lane_change.onnx"
 #: Width of the copies the selection features are computed from (frame_features works at 64x64).
 THUMB_WIDTH = 128
 
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=256, help="frames to select")
     p.add_argument("--topics", nargs="+", help="camera topics (default: every camera found)")
     p.add_argument(
-        "--model", default=str(DEFAULT_MODEL), help="model whose preprocessing to record"
+        "--model", default=str(default_model()), help="model whose preprocessing to record"
     )
     p.add_argument("--max-candidates", type=int, default=2000)
     p.add_argument("--dedup-threshold", type=float, default=DEDUP_THRESHOLD)

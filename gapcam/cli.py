@@ -7,25 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from gapcam.backends import BACKEND_CHOICES
 from gapcam.errors import GapcamError
+from gapcam.shipped import default_model
 
-#: The shipped model; ``GAPCAM_MODEL`` overrides it (e.g. in a container with a non-editable install).
-DEFAULT_MODEL = Path(
-    os.environ.get(
-        "GAPCAM_MODEL", Path(__file__).resolve().parent.parent / "models" / "lane_change.onnx"
-    )
-)
 EXIT_USER_ERROR = 2
-
-
-def _default_model() -> str:
-    return str(DEFAULT_MODEL)
 
 
 def _need_torch() -> None:
@@ -108,7 +98,9 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=_default_model(), help="ONNX model (card beside it) or .plan")
+    p.add_argument(
+        "--model", default=str(default_model()), help="ONNX model (card beside it) or .plan"
+    )
     p.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
 
 
@@ -130,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the reference network on an ImageFolder")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="checkpoint path (.pt)")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -170,10 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_replay_commands(sub: argparse._SubParsersAction) -> None:
-    try:  # TODO(integration): hard import once gapcam.replay has landed
-        from gapcam.replay.cli import add_make_bag_parser, add_replay_parser
-    except ImportError:
-        return
+    from gapcam.replay.cli import add_make_bag_parser, add_replay_parser
+
     add_replay_parser(sub)
     add_make_bag_parser(sub)
 

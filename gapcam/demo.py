@@ -16,11 +16,12 @@ from pathlib import Path
 
 import cv2
 
-from gapcam.cli import DEFAULT_MODEL
 from gapcam.errors import GapcamError
 from gapcam.labels import LANE_CHANGE_CLASSES
 from gapcam.overlay import contact_sheet
 from gapcam.predict import predict
+from gapcam.replay.demo_job import run_demo
+from gapcam.shipped import default_model
 
 
 def make_samples(
@@ -64,19 +65,14 @@ def run(out: Path, model: Path) -> int:
     )
     print(f"[demo] overlays + predictions.jsonl: {pred_dir}")
     print(f"[demo] contact sheet: {out / 'predict_sheet.jpg'}")
-    try:
-        from gapcam.replay.demo_job import run_demo
-    except ImportError:
-        run_demo = None
-    if run_demo is not None:
-        run_demo(out / "replay")
+    run_demo(out / "replay", model=model)
     return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Run the gapcam demo on the shipped model (CPU).")
     p.add_argument("--out", default="out/demo")
-    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--model", default=str(default_model()))
     a = p.parse_args(argv)
     try:
         return run(Path(a.out), Path(a.model))

@@ -13,14 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from gapcam.errors import GapcamError
+from gapcam.shipped import default_model
 
 EXIT_INTERRUPTED = 130
 
 
 def _default_model() -> str:
-    from gapcam.cli import DEFAULT_MODEL
-
-    return str(DEFAULT_MODEL)
+    return str(default_model())
 
 
 def add_replay_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gapcam.errors import GapcamError
+from gapcam.shipped import default_model
 
 
 def _is_bag(path: Path) -> bool:
@@ -64,9 +65,7 @@ def run_demo(
     _remove_previous(replayed)
     _remove_previous(report_dir_for(replayed))
     if model is None:
-        from gapcam.cli import DEFAULT_MODEL
-
-        model = DEFAULT_MODEL
+        model = default_model()
     summary = replay_bag(
         sample, replayed, ReplayOptions(model=model, storage=storage, progress=progress)
     )

@@ -40,6 +40,7 @@ from gapcam.replay.topics import (
     find_ground_truth,
     select_cameras,
 )
+from gapcam.shipped import default_model
 from gapcam.stream import StreamProcessor
 
 log = logging.getLogger(__name__)
@@ -128,9 +129,7 @@ def replay_bag(
         gt_topic = find_ground_truth(topics, options.ground_truth_topic)
         if pipeline is None:
             if options.model is None:
-                from gapcam.cli import DEFAULT_MODEL
-
-                options = replace(options, model=DEFAULT_MODEL)
+                options = replace(options, model=default_model())
             pipeline = Pipeline.from_model(
                 options.model,
                 options.backend,
