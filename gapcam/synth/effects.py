@@ -210,7 +210,7 @@ def apply_camera(img: np.ndarray, fx: Effects, night: bool, seed: int) -> np.nda
 
 def apply_fault(img: np.ndarray, fault: str | None, seed: int) -> np.ndarray:
     """Broken sensor or link: the frame no longer shows the scene."""
-    if fault is None:
+    if fault is None or fault == "frozen":  # a frozen frame is a repeated, intact one
         return img
     h, w = img.shape[:2]
     rng = np.random.default_rng([seed, 23])

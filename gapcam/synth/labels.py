@@ -26,7 +26,8 @@ Rules, applied in this order
    * ``sun_glare``: glare strength at least ``GLARE_UNDEFINED_STRENGTH`` (0..1);
    * ``dense_fog``: meteorological visibility below ``FOG_UNDEFINED_VISIBILITY_M``: a vehicle
      at the far end of the judged range could not be seen;
-   * ``sensor_fault``: the frame is black, saturated, striped or block-corrupted.
+   * ``sensor_fault``: the frame is black, saturated, striped or block-corrupted, or (sequences
+     only) ``frozen``: the link repeats an old frame.
 
 2. ``blocked`` if a visible vehicle (any kind) in the adjacent lane has
    ``distance_m <= DANGER_ZONE_M`` (alongside included). The *blocking* vehicle is the one with
@@ -63,7 +64,8 @@ LENS_BANDS_M = (2.0, 8.0, 18.0, FREE_BEYOND_M)
 DARK_UNDEFINED_AMBIENT = 0.06
 GLARE_UNDEFINED_STRENGTH = 0.6
 FOG_UNDEFINED_VISIBILITY_M = 30.0
-SENSOR_FAULTS = ("black", "stripes", "saturated", "blocks")
+SENSOR_FAULTS = ("black", "stripes", "saturated", "blocks")  # drawn into single images
+FROZEN = "frozen"  # sequences only: a repeated frame looks normal on its own
 
 # Sampling margins for single images (see the module docstring).
 SAMPLED_BLOCKER_MIN_WIDTH_FRAC = 0.12

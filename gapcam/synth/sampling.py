@@ -392,6 +392,8 @@ def sample_scene(
     seed: int, size: tuple[int, int], side: str | None = None, label: str | None = None
 ) -> SceneSpec:
     """A scene with the requested (or seed-chosen) side and label; deterministic in its inputs."""
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
     side = side or choose_side(seed)
     label = label or choose_label(seed)
     if side not in SIDES:

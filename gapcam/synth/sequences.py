@@ -7,11 +7,13 @@ a smooth function of time. Each frame is labelled by the same rules as single im
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import replace
 
 import numpy as np
 
+from gapcam.synth.labels import ViewFacts, judge
 from gapcam.synth.sampling import (
     occluders,
     sample_camera,
@@ -28,8 +30,11 @@ from gapcam.synth.vehicles import sample_vehicle
 #: approach: a vehicle closes in from far behind in the adjacent lane until alongside (free ->
 #: blocked); overtake: a faster vehicle near behind passes and leaves the view ahead (blocked ->
 #: free); pass: the ego overtakes a slower vehicle that appears from ahead and falls back (free ->
-#: blocked -> free); deteriorate: fog thickens or dirt builds up on the lens (-> undefined).
-SEQUENCE_KINDS = ("approach", "overtake", "pass", "deteriorate")
+#: blocked -> free); deteriorate: fog thickens or dirt builds up on the lens (-> undefined);
+#: freeze: an approach during which the camera link freezes and repeats its last frame
+#: (-> undefined with cause ``sensor_fault``, ``conditions.sensor_fault == "frozen"``; only a
+#: temporal check can see this one, a single frame looks normal).
+SEQUENCE_KINDS = ("approach", "overtake", "pass", "deteriorate", "freeze")
 
 
 def _base(kind: str, seed: int, side: str) -> tuple[SceneSpec, np.random.Generator, float]:
@@ -64,7 +69,7 @@ def _base(kind: str, seed: int, side: str) -> tuple[SceneSpec, np.random.Generat
 
 def _main_track(kind: str, rng: np.random.Generator, v: VehicleSpec):
     """Distance of the story's vehicle as a smooth function of progress p in [0, 1]."""
-    if kind == "approach":
+    if kind in ("approach", "freeze"):
         d0, d1 = rng.uniform(50.0, 70.0), rng.uniform(-0.4 * v.length, 1.0)
         return lambda p: d1 + (d0 - d1) * (1.0 - p) ** 2  # decelerates as it comes alongside
     if kind == "overtake":
@@ -117,11 +122,15 @@ def generate_sequence(
         )
     mode = ("fog" if rng.random() < 0.5 else "dirt") if kind == "deteriorate" else None
     dirt = occluders(rng, base, size, "mud") if mode == "dirt" else ()
+    freeze_at = max(1, int(n_frames * rng.uniform(0.3, 0.5))) if kind == "freeze" else n_frames
     duration = max(n_frames - 1, 1) / fps
-    frames = []
+    frames: list[tuple[np.ndarray, dict]] = []
     for i in range(n_frames):
         t = i / fps
         p = i / max(n_frames - 1, 1)
+        if i >= freeze_at:
+            frames.append(_frozen(frames[freeze_at - 1], i, t))
+            continue
         vehicles = [replace(main, distance_m=float(track(p)))]
         for v, d0, speed in extras:
             wobble = 0.8 * math.sin(2 * math.pi * t / 5.0 + d0)
@@ -145,6 +154,19 @@ def generate_sequence(
         meta.update(frame=i, t=t, sequence=kind, fps=fps, duration_s=duration)
         frames.append((img, meta))
     return frames
+
+
+def _frozen(last: tuple[np.ndarray, dict], i: int, t: float) -> tuple[np.ndarray, dict]:
+    """The stale frame again, relabelled by the rules with a ``frozen`` sensor fault."""
+    img, meta = last
+    meta = copy.deepcopy(meta)
+    facts = ViewFacts(meta["size"][0], True, 0.0, 1.0, 0.0, None, "frozen")
+    j = judge([], facts)
+    meta.update(frame=i, t=t, label=j.label, blocking_box=None)
+    meta["conditions"].update(sensor_fault="frozen", undefined_causes=list(j.causes))
+    for v in meta["vehicles"]:
+        v.pop("blocking", None)
+    return img.copy(), meta
 
 
 __all__ = ["SEQUENCE_KINDS", "generate_sequence"]

@@ -170,3 +170,5 @@ def test_bad_arguments_are_rejected():
         render_scene(1, label="maybe")
     with pytest.raises(ValueError):
         render_scene(1, size=(8, 8))
+    with pytest.raises(ValueError):
+        render_scene(-1)

@@ -76,6 +76,18 @@ def test_deteriorate_ends_undefined(clips):
     assert len(_changes(labels)) == 1
 
 
+def test_freeze_repeats_the_last_frame_and_is_undefined(clips):
+    frames = clips["freeze"]
+    labels = _labels(frames)
+    k = labels.index("undefined")
+    assert k >= 1 and set(labels[k:]) == {"undefined"}
+    assert all(np.array_equal(img, frames[k - 1][0]) for img, _ in frames[k:])
+    assert not np.array_equal(frames[k - 1][0], frames[k - 2][0])  # it moved before freezing
+    m = frames[-1][1]
+    assert m["conditions"]["sensor_fault"] == "frozen" and m["blocking_box"] is None
+    assert m["conditions"]["undefined_causes"] == ["sensor_fault"] and m["frame"] == N - 1
+
+
 def test_motion_is_smooth(clips):
     for kind in ("approach", "overtake", "pass"):
         d = np.array(
