@@ -215,7 +215,34 @@ def _car_parts(v: VehicleSpec, s: float, cam_h: float, front: bool, screen: bool
         parts.append((disc3d(xs + s * 0.01, r, wz, r, 14), "tyre"))
         parts.append((disc3d(xs + s * 0.015, r, wz, r * 0.58, 10), "rim"))
     top_back = L - trunk - rw if v.kind != "van" else L - 0.05
-    cab = [(hl, hb, 0.05), (hl + sl, H, 0.2), (top_back, H, 0.2), (L - trunk - 0.02, hb, 0.05)]
+    if cam_h > hb:
+        # Seen from above the belt line: hood, shoulder and boot lid tops (before the cabin,
+        # which stands in front of the boot lid).
+        tops = [
+            [
+                (-hw + 0.16, hb, 0.26),
+                (hw - 0.16, hb, 0.26),
+                (hw, hb + 0.03, hl),
+                (-hw, hb + 0.03, hl),
+            ],
+            [
+                (xs, hb, 0.3),
+                (xs, hb + 0.02, L - 0.2),
+                (xs * 0.8, hb + 0.03, L - 0.2),
+                (xs * 0.8, hb + 0.03, 0.3),
+            ],
+        ]
+        if trunk > 0.05:
+            tops.append(
+                [
+                    (-hw, hb + 0.02, L - trunk),
+                    (hw, hb + 0.02, L - trunk),
+                    (hw - 0.1, hb, L - 0.05),
+                    (-hw + 0.1, hb, L - 0.05),
+                ]
+            )
+        parts += [(_q(t), "hood") for t in tops]
+    cab = [(hl, hb, 0.02), (hl + sl, H, 0.2), (top_back, H, 0.2), (L - trunk - 0.02, hb, 0.02)]
     parts.append((_q([(s * (hw - i), y, z) for z, y, i in cab]), "side"))
     if v.kind == "van":
         win_back = hl + sl + 0.95
@@ -337,20 +364,6 @@ def _car_parts(v: VehicleSpec, s: float, cam_h: float, front: bool, screen: bool
                         ]
                     ),
                     "light",
-                )
-            )
-        if cam_h > hb:
-            parts.append(
-                (
-                    _q(
-                        [
-                            (-hw + 0.16, hb, 0.26),
-                            (hw - 0.16, hb, 0.26),
-                            (hw - 0.1, hb + 0.05, hl),
-                            (-hw + 0.1, hb + 0.05, hl),
-                        ]
-                    ),
-                    "hood",
                 )
             )
     if screen:
