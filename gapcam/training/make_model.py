@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="models/lane_change.onnx")
     p.add_argument("--work", default="runs/model", help="data sets, checkpoint and reports")
-    p.add_argument("--train-images", type=int, default=10000)
+    p.add_argument("--train-images", type=int, default=8000)
     p.add_argument("--heldout-images", type=int, default=2000)
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--seed", type=int, default=0)

@@ -27,7 +27,7 @@ from gapcam.training.network import DEFAULT_WIDTHS, LaneChangeNet
 
 @dataclass
 class TrainConfig:
-    epochs: int = 12
+    epochs: int = 8
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-4
@@ -103,7 +103,7 @@ def train(
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += float(loss) * len(idx)
+            loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(idx)
             bar.update(1)

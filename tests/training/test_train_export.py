@@ -1,0 +1,73 @@
+"""Train -> export through the CLI on a tiny synthetic set: the self-checks and the card."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from gapcam.cli import main
+from gapcam.model_card import card_path_for, load_card_for_onnx
+
+torch = pytest.importorskip("torch", reason="training needs the optional torch extra")
+
+
+def test_data_train_export_round_trip(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert main(["data", "--out", str(data), "--n", "24", "--seed", "5", "--workers", "1"]) == 0
+    lines = (data / "labels.jsonl").read_text().splitlines()
+    assert len(lines) == 24 and {json.loads(x)["label"] for x in lines} == {
+        "blocked",
+        "free",
+        "undefined",
+    }
+
+    ckpt = tmp_path / "m.pt"
+    assert (
+        main(
+            ["train", "--data", str(data), "--out", str(ckpt), "--epochs", "1", "--batch-size", "8"]
+        )
+        == 0
+    )
+    report = json.loads(ckpt.with_suffix(".report.json").read_text())
+    assert report["train_images"] + report["val_images"] == 24
+
+    onnx_path = tmp_path / "m.onnx"
+    assert main(["export", str(ckpt), "--out", str(onnx_path)]) == 0
+    card = load_card_for_onnx(onnx_path)
+    assert card.classes == ("blocked", "free", "undefined")
+    assert card.provenance["train_images"] == report["train_images"]
+    # The bias in the card is the network's: the export self-check relies on it.
+    state = torch.load(ckpt, weights_only=False)["state_dict"]
+    np.testing.assert_allclose(card.classifier_bias, state["fc.bias"].numpy(), rtol=1e-6)
+    assert "self-checks passed" in capsys.readouterr().out
+
+
+def test_export_self_check_catches_a_wrong_bias(tmp_path):
+    """The GAP identity must fail when the card's bias is not the network's."""
+    from gapcam.errors import GapcamError
+    from gapcam.model_card import InputSpec, ModelCard
+    from gapcam.training.export import export_onnx, self_check
+    from gapcam.training.network import DEFAULT_WIDTHS, LaneChangeNet
+
+    net = LaneChangeNet()
+    ckpt = tmp_path / "x.pt"
+    torch.save(
+        {
+            "state_dict": net.state_dict(),
+            "classes": ["blocked", "free", "undefined"],
+            "widths": list(DEFAULT_WIDTHS),
+            "input": dataclasses.asdict(InputSpec()),
+            "report": {},
+        },
+        ckpt,
+    )
+    onnx_path = tmp_path / "x.onnx"
+    export_onnx(ckpt, onnx_path)
+    card = ModelCard.load(card_path_for(onnx_path))
+    wrong = tuple(b + 0.5 for b in card.classifier_bias)
+    dataclasses.replace(card, classifier_bias=wrong).save(card_path_for(onnx_path))
+    with pytest.raises(GapcamError, match="GAP identity"):
+        self_check(onnx_path, net)
