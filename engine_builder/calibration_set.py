@@ -444,3 +444,60 @@ def generate_synthetic_set(
             source_info=source,
             description=description,
         )
+
+
+def set_is_complete(path: Path) -> bool:
+    """True when ``path`` has a manifest and every image it lists (no hashing)."""
+    manifest = Path(path) / MANIFEST
+    if not manifest.is_file():
+        return False
+    doc = read_manifest(manifest)
+    root = manifest.parent / doc.get("image_root", IMAGES_DIR)
+    return all((root / e["file"]).is_file() for e in doc["images"])
+
+
+def generate_default_sets(
+    names: Sequence[str],
+    spec: InputSpec,
+    *,
+    say=print,
+    progress: bool = True,
+) -> dict[str, ImageSet]:
+    """(Re)generate the shipped model's default sets (``calibration``, ``validation``).
+
+    When the images come out identical to the committed manifest, the manifest file is kept
+    byte for byte (no timestamp churn); otherwise the new one is written and a warning says so.
+    """
+    targets = {"calibration": DEFAULT_CALIBRATION_SET, "validation": DEFAULT_VALIDATION_SET}
+    made = {}
+    for name in names:
+        recipe = DEFAULT_RECIPE[name]
+        out = targets[name]
+        manifest = out / MANIFEST
+        before_text = manifest.read_text() if manifest.is_file() else None
+        before = read_manifest(manifest) if before_text else None
+        say(f"generating {out} ({recipe['count']} of {recipe['candidates']} synthetic images)")
+        image_set = generate_synthetic_set(
+            out,
+            spec,
+            candidates=recipe["candidates"],
+            count=recipe["count"],
+            seed=recipe["seed"],
+            size=tuple(recipe["size"]),
+            name=f"{name}-synthetic",
+            command=f"engine-builder calib default --only {name}",
+            description=recipe["description"],
+            progress=progress,
+        )
+        if before and before.get("set_hash") == image_set.hash:
+            manifest.write_text(before_text)
+            say(f"{out.name}: reproduced exactly the committed manifest")
+        elif before:
+            say(
+                f"WARNING: {out.name}: regenerated images differ from the committed manifest "
+                f"(set hash {before.get('set_hash', '')[:12]} -> {image_set.hash[:12]}); "
+                "a different gapcam.synth/OpenCV/numpy renders other pixels"
+            )
+        say(f"{out}: {len(image_set.entries)} images, set hash {image_set.hash[:12]}")
+        made[name] = load_image_set(out, spec)
+    return made

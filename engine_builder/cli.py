@@ -228,7 +228,11 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     from engine_builder.selftest import format_table, run_selftest
 
     rows, ok = run_selftest(
-        args.out, iterations=args.iterations, verify_images=args.verify_images, say=say
+        args.out,
+        model=args.model,
+        iterations=args.iterations,
+        verify_images=args.verify_images,
+        say=say,
     )
     say("")
     for line in format_table(rows):
@@ -262,39 +266,7 @@ def cmd_calib(args: argparse.Namespace) -> int:
     if args.calib_cmd == "default":
         card = _card(_shipped_model())
         names = ["calibration", "validation"] if args.only is None else [args.only]
-        targets = {
-            "calibration": cs.DEFAULT_CALIBRATION_SET,
-            "validation": cs.DEFAULT_VALIDATION_SET,
-        }
-        for name in names:
-            recipe = cs.DEFAULT_RECIPE[name]
-            out = targets[name]
-            manifest = out / cs.MANIFEST
-            before_text = manifest.read_text() if manifest.is_file() else None
-            before = cs.read_manifest(manifest) if before_text else None
-            say(f"generating {out} ({recipe['count']} of {recipe['candidates']} synthetic images)")
-            image_set = cs.generate_synthetic_set(
-                out,
-                card.input,
-                candidates=recipe["candidates"],
-                count=recipe["count"],
-                seed=recipe["seed"],
-                size=tuple(recipe["size"]),
-                name=f"{name}-synthetic",
-                command=f"engine-builder calib default --only {name}",
-                description=recipe["description"],
-                progress=not args.quiet,
-            )
-            if before and before.get("set_hash") == image_set.hash:
-                manifest.write_text(before_text)  # identical images: keep the committed file
-                say(f"{out.name}: reproduced exactly the committed manifest")
-            elif before:
-                say(
-                    f"WARNING: {out.name}: regenerated images differ from the committed manifest "
-                    f"(set hash {before.get('set_hash', '')[:12]} -> {image_set.hash[:12]}); "
-                    "a different gapcam.synth/OpenCV/numpy renders other pixels"
-                )
-            say(f"{out}: {len(image_set.entries)} images, set hash {image_set.hash[:12]}")
+        cs.generate_default_sets(names, card.input, say=say, progress=not args.quiet)
         return 0
     if args.calib_cmd == "select":
         card = _card(args.model)
@@ -405,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("selftest", help="Jetson: build fp16/int8 from the shipped model, one table")
     p.add_argument("--out", type=Path, default=Path("engines/selftest"))
+    p.add_argument("--model", type=Path, default=None, help="ONNX model (default: the shipped one)")
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--verify-images", type=int, default=256)
     p.set_defaults(func=cmd_selftest)

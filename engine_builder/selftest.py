@@ -21,7 +21,9 @@ from engine_builder.calibration_set import (
     DEFAULT_CALIBRATION_SET,
     DEFAULT_VALIDATION_SET,
     REPO_ROOT,
+    generate_default_sets,
     load_image_set,
+    set_is_complete,
 )
 from engine_builder.errors import EngineBuilderError, GapcamError
 from engine_builder.quantize import qdq_path_for, quantize_model
@@ -68,14 +70,25 @@ def format_table(rows: list[Row]) -> list[str]:
 def run_selftest(
     out_dir: Path,
     *,
-    model: Path = SHIPPED_MODEL,
+    model: Path | None = None,
     iterations: int = 200,
     verify_images: int = 256,
     say: Callable[[str], None] = print,
 ) -> tuple[list[Row], bool]:
     trt = trt_api.import_tensorrt()  # refuse early, with the one-line reason
     caps = trt_api.capabilities(trt)
+    model = model or SHIPPED_MODEL
     card = load_card_for_onnx(model)
+    missing = [
+        name
+        for name, path in (
+            ("calibration", DEFAULT_CALIBRATION_SET),
+            ("validation", DEFAULT_VALIDATION_SET),
+        )
+        if not set_is_complete(path)
+    ]
+    if missing:  # a fresh clone has the manifests only: render the images (1-2 minutes)
+        generate_default_sets(missing, card.input, say=say, progress=False)
     calib = load_image_set(DEFAULT_CALIBRATION_SET, card.input)
     val = load_image_set(DEFAULT_VALIDATION_SET, card.input)
     out_dir.mkdir(parents=True, exist_ok=True)

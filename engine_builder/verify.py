@@ -16,9 +16,9 @@ from typing import Any
 
 from engine_builder.calibration_set import (
     DEFAULT_VALIDATION_SET,
-    MANIFEST,
     ImageSet,
     load_image_set,
+    set_is_complete,
 )
 from engine_builder.compare import Comparison, Thresholds, compare_backends, label_indices
 from engine_builder.errors import EngineBuilderError
@@ -100,7 +100,7 @@ def default_data(spec, limit: int | None) -> Iterator[ImageSet]:
     The fallback keeps ``ensure`` self-contained: an engine is never published unverified just
     because the git-ignored validation images are absent.
     """
-    if (DEFAULT_VALIDATION_SET / MANIFEST).is_file():
+    if set_is_complete(DEFAULT_VALIDATION_SET):
         yield load_image_set(DEFAULT_VALIDATION_SET, spec).subset(limit)
         return
     try:
