@@ -104,6 +104,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         validation=val,
         method=args.method,
         percentile=args.percentile,
+        head=args.head,
         thresholds=_thresholds(args),
         force=args.force,
         say=say,
@@ -320,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output (default MODEL.int8.qdq.onnx)")
     p.add_argument("--method", choices=("entropy", "percentile", "max"), default="entropy")
     p.add_argument("--percentile", type=float, default=99.99)
+    p.add_argument(
+        "--head",
+        choices=("int8", "float"),
+        default="int8",
+        help="quantise the classifier head (logits Gemm, CAM 1x1 conv) or keep it float",
+    )
     p.add_argument("--calib-images", type=int, help="use at most N calibration images")
     p.add_argument("--val-images", type=int, help="use at most N validation images")
     p.add_argument("--force", action="store_true", help="write the model even below thresholds")

@@ -45,6 +45,7 @@ from gapcam.model_card import ModelCard, card_path_for, sha256_file
 METHODS = ("entropy", "percentile", "max")
 #: Operators whose inputs get Q/DQ (TensorRT fuses them into int8 kernels).
 QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]
+HEAD_CHOICES = ("int8", "float")
 #: The quantisation targets: decisions, heat maps and accuracy barely move.
 QUANTIZE_THRESHOLDS = Thresholds(
     min_agreement=0.99, min_cam_correlation=0.95, max_accuracy_drop=0.5
@@ -105,8 +106,24 @@ def _strip_unused_opsets(model: onnx.ModelProto) -> None:
     model.opset_import.extend(keep)
 
 
+def head_nodes(model: onnx.ModelProto, card: ModelCard) -> list[str]:
+    """Names of the nodes that produce the logits and the CAMs (the classifier head).
+
+    Unnamed nodes get a name here (the quantiser excludes nodes by name).
+    """
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"{node.op_type}_{i}"
+    wanted = {card.output.logits, card.output.cam}
+    return [n.name for n in model.graph.node if wanted & set(n.output)]
+
+
 def _quantize_with_ranges(
-    pre_path: Path, out_path: Path, amax: dict[str, float], workdir: Path
+    pre_path: Path,
+    out_path: Path,
+    amax: dict[str, float],
+    workdir: Path,
+    exclude: list[str] | None = None,
 ) -> None:
     """Run ORT's static Q/DQ quantiser with our precomputed activation ranges."""
     from onnxruntime.quantization import CalibrationMethod, quantize_static
@@ -117,6 +134,8 @@ def _quantize_with_ranges(
         {n: (np.array(-a, np.float32), np.array(a, np.float32)) for n, a in amax.items()},
     )
     settings = tensorrt_qdq_settings()
+    if exclude:
+        settings["nodes_to_exclude"] = exclude
     if "calibration_cache_path" in inspect.signature(quantize_static).parameters:
         from onnxruntime.quantization.calibrate import save_tensors_data
 
@@ -142,7 +161,7 @@ def _quantize_with_ranges(
         settings["activation_type"],
         ranges,
         None,
-        None,
+        exclude,
         settings["op_types_to_quantize"],
         settings["extra_options"],
     )
@@ -194,11 +213,19 @@ def quantize_model(
     validation: ImageSet | None,
     method: str = "entropy",
     percentile: float = 99.99,
+    head: str = "int8",
     thresholds: Thresholds = QUANTIZE_THRESHOLDS,
     force: bool = False,
     say: Callable[[str], None] = print,
 ) -> QuantizeResult:
-    """Quantise, check the rules, evaluate, and publish model + card + report if they pass."""
+    """Quantise, check the rules, evaluate, and publish model + card + report if they pass.
+
+    ``head="float"`` keeps the classifier head (the Gemm of the logits and the 1x1 CAM
+    convolution) unquantised: both are tiny, and they are where the decision and the heat map
+    are made.
+    """
+    if head not in HEAD_CHOICES:
+        raise EngineBuilderError(f"head must be one of {', '.join(HEAD_CHOICES)}")
     from onnxruntime.quantization import quant_pre_process
 
     fp32_path, out_path = Path(fp32_path), Path(out_path)
@@ -208,17 +235,20 @@ def quantize_model(
         pre = work / "pre.onnx"
         with _quiet_onnxruntime_logs():
             quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        pre_model = onnx.load(str(pre))
+        exclude = head_nodes(pre_model, card) if head == "float" else []
+        onnx.save(pre_model, str(pre))
         amax = activation_ranges(pre, card, calib, method=method, percentile=percentile, say=say)
         raw = work / "qdq.onnx"
         with _quiet_onnxruntime_logs():
-            _quantize_with_ranges(pre, raw, amax, work)
+            _quantize_with_ranges(pre, raw, amax, work, exclude)
         model = onnx.load(str(raw))
         _strip_unused_opsets(model)
         require_tensorrt_qdq(model, str(out_path))
         tmp_model = work / out_path.name
         onnx.save(model, str(tmp_model))
         qdq_card = card_for_qdq(
-            card, fp32_path, tmp_model, out_path.parent, calib, method, percentile
+            card, fp32_path, tmp_model, out_path.parent, calib, method, percentile, head
         )
         tmp_card = card_path_for(tmp_model)
         qdq_card.save(tmp_card)
@@ -234,6 +264,7 @@ def quantize_model(
             "fp32_model": str(fp32_path),
             "method": method,
             "percentile": percentile if method == "percentile" else None,
+            "head": head,
             "calibration_set": calib.describe(),
             "validation_set": data.describe(),
             "evaluated_with": "onnxruntime, Q/DQ at ORT_ENABLE_BASIC, FP32 at ORT_ENABLE_ALL",
@@ -265,6 +296,7 @@ def card_for_qdq(
     calib: ImageSet,
     method: str,
     percentile: float,
+    head: str = "int8",
 ) -> ModelCard:
     """The FP32 card with precision int8, the Q/DQ file's sha256 and where it came from.
 
@@ -279,6 +311,7 @@ def card_for_qdq(
         "format": "QDQ (explicit int8, TensorRT rules)",
         "method": method,
         "percentile": percentile if method == "percentile" else None,
+        "head": head,
         "fp32_onnx": os.path.relpath(fp32_path.resolve(), final_dir.resolve()),
         "fp32_onnx_sha256": card.onnx_sha256 or sha256_file(fp32_path),
         "calibration_set": calib.describe(),

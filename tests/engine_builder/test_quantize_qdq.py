@@ -182,3 +182,27 @@ def test_failing_thresholds_publish_nothing(tmp_path, shipped_model, card, calib
     assert "\n" not in str(err.value)
     assert not out.exists() and not card_path_for(out).exists()
     assert out.with_suffix(".report.json").is_file()  # the report says why
+
+
+def test_float_head_keeps_logits_and_cam_unquantised(tmp_path, shipped_model, card, calib_set):
+    out = tmp_path / "h.int8.qdq.onnx"
+    res = quantize_model(
+        shipped_model,
+        card,
+        calib_set.subset(16),
+        out,
+        validation=calib_set.subset(8),
+        head="float",
+        force=True,
+        say=lambda _m: None,
+    )
+    model = onnx.load(str(out))
+    assert check_qdq_model(model) == []
+    producers = {o: n for n in model.graph.node for o in n.output}
+    for name in ("logits", "cam"):
+        node = producers[name]
+        assert all(
+            producers[i].op_type != "DequantizeLinear" for i in node.input if i in producers
+        ), name
+    assert any(n.op_type == "QuantizeLinear" for n in model.graph.node)  # the backbone is int8
+    assert res.card.provenance["quantization"]["head"] == "float"
