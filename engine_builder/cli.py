@@ -146,6 +146,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         force=args.force,
         verbose=args.verbose,
         device=args.device,
+        device_calibration=args.device_calibration,
     )
     build_engine(req, say)
     return 0
@@ -341,6 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--calib", type=Path, help="int8: calibration set (IInt8EntropyCalibrator2)")
     g.add_argument("--calib-cache", type=Path, help="int8: TensorRT calibration cache file")
+    p.add_argument(
+        "--device-calibration",
+        action="store_true",
+        help="int8 --calib: let TensorRT calibrate on the GPU (default: cache computed on the CPU)",
+    )
     p.add_argument("--timing-cache", type=Path, help="timing cache file (default in --out)")
     p.add_argument("--workspace-mb", type=int, default=1024)
     p.add_argument("--opt-batch", type=int, default=2)

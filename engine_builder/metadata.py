@@ -152,7 +152,13 @@ def summary_lines(meta: dict[str, Any]) -> list[str]:
     lines = [
         f"model          {card.get('name')} classes={card.get('classes')}",
         f"precision      {meta.get('precision')}"
-        + (f" (int8 from {int8.get('method')})" if int8 else ""),
+        + (
+            f" (int8 from {int8.get('method')}"
+            + (f", scales {int8['scales']}" if int8.get("scales") else "")
+            + ")"
+            if int8
+            else ""
+        ),
         f"onnx           {onnx.get('path')} sha256={str(onnx.get('sha256'))[:12]}",
     ]
     if onnx.get("fp32_reference"):

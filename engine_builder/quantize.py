@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from engine_builder.activations import collect_amax
+from engine_builder.activations import collect_amax, input_amax
 from engine_builder.calibration_set import ImageSet
 from engine_builder.compare import Comparison, Thresholds, compare_backends, label_indices
 from engine_builder.errors import EngineBuilderError, VerificationFailedError
@@ -184,8 +184,14 @@ def activation_ranges(
         raise EngineBuilderError(f"unknown calibration method {method!r}; use {', '.join(METHODS)}")
     say(f"calibration: {len(calib.entries)} images from {calib.name} ({method})")
     batches = list(calib.batches(card.input, batch_size))
+    exact = {card.input.name: input_amax(card.input.mean, card.input.std)}
     return collect_amax(
-        fp32_path, lambda: batches, method=method, percentile=percentile, progress=say
+        fp32_path,
+        lambda: batches,
+        method=method,
+        percentile=percentile,
+        fixed=exact,
+        progress=say,
     )
 
 

@@ -134,21 +134,57 @@ def test_int8_calibrator_writes_a_cache_beside_the_set_or_is_refused_on_11(
         return
     res = build_engine(req, say=quiet)
     int8 = res.metadata["int8"]
-    assert int8["method"] == "entropy-calibrator" and int8["calibration_batches"] == 8
+    # default: the cache is computed on the CPU (exact input range) and TensorRT reads it
+    assert int8["method"] == "IInt8EntropyCalibrator2" and int8["scales"] == "cache (cpu)"
+    assert not int8["calibration_batches"]
     assert int8["calibration_set"]["set_hash"] == calib_set.hash
-    cache = set_dir / "caches"
-    assert [p.name.endswith(".cache") for p in cache.iterdir()] == [True]
-    res2 = build_engine(
+    caches = list((set_dir / "caches").iterdir())
+    assert len(caches) == 1 and caches[0].name.endswith(f"-trt{_code(trt)}.cache")
+    from engine_builder.activations import input_amax
+    from engine_builder.entropy_cache import read_cache
+
+    cache = read_cache(caches[0])
+    assert cache.amax("image") == pytest.approx(
+        input_amax((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), rel=1e-6
+    )
+    # the same set again reuses the cache
+    again = build_engine(
+        BuildRequest(shipped_model, "int8", tmp_path / "e1", calib=set_dir, verify=False), say=quiet
+    )
+    assert again.metadata["int8"]["scales"] == "cache (reused)"
+    # TensorRT's own calibration on the device, from the images
+    dev = build_engine(
         BuildRequest(
             shipped_model,
             "int8",
             tmp_path / "e2",
-            calib_cache=int8["calibration_cache"]["path"],
+            calib=calib_set.manifest_path.parent,
+            calib_cache=tmp_path / "device.cache",
+            device_calibration=True,
             verify=False,
         ),
         say=quiet,
     )
-    assert res2.metadata["int8"]["method"] == "calibration-cache"
+    assert dev.metadata["int8"]["scales"] == "device"
+    assert dev.metadata["int8"]["calibration_batches"] == 8
+    assert (tmp_path / "device.cache").read_text().startswith("TRT-")
+    given = build_engine(
+        BuildRequest(
+            shipped_model,
+            "int8",
+            tmp_path / "e3",
+            calib_cache=tmp_path / "device.cache",
+            verify=False,
+        ),
+        say=quiet,
+    )
+    assert given.metadata["int8"]["scales"] == "cache (given)"
+
+
+def _code(trt) -> int:
+    from engine_builder.trt_api import calibration_cache_version_code, parse_version
+
+    return calibration_cache_version_code(parse_version(trt.__version__))
 
 
 def test_failing_engine_is_not_published_unless_forced(fake, tmp_path, shipped_model, val_set):
