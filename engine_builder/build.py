@@ -209,7 +209,13 @@ def build_engine(req: BuildRequest, say: Callable[[str], None] = print) -> Build
 
     fp32_ref = None
     if source == "qdq":
-        ref_path, ref_sha = fp32_reference_of_onnx(onnx_path, card)
+        if req.reference_onnx is not None:  # checked against the recorded sha by verify
+            ref_path = req.reference_onnx
+            ref_sha = (card.provenance.get("quantization") or {}).get("fp32_onnx_sha256") or (
+                sha256_file(ref_path)
+            )
+        else:
+            ref_path, ref_sha = fp32_reference_of_onnx(onnx_path, card)
         fp32_ref = {
             "path": os.path.relpath(ref_path.resolve(), out_dir.resolve()),
             "sha256": ref_sha,

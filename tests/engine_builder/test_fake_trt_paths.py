@@ -306,3 +306,26 @@ def test_selftest_table(tmp_path, monkeypatch, capsys, shipped_model, calib_set,
     fp16_row = next(line for line in table.splitlines() if line.startswith("tensorrt fp16"))
     assert " PASS " in fp16_row
     assert code in (0, 1)  # the untrained placeholder may miss the int8 targets
+
+
+def test_qdq_model_moved_without_its_fp32_needs_onnx(
+    tmp_path, monkeypatch, qdq_model, shipped_model
+):
+    from gapcam.model_card import card_path_for
+
+    install(monkeypatch, "10.3.0.30")
+    moved = tmp_path / "device" / qdq_model.model_path.name
+    moved.parent.mkdir()
+    shutil.copy(qdq_model.model_path, moved)
+    shutil.copy(card_path_for(qdq_model.model_path), card_path_for(moved))
+    with pytest.raises(EngineBuilderError, match="FP32 reference .* is missing") as err:
+        build_engine(BuildRequest(moved, "int8", tmp_path / "e", verify=False), say=quiet)
+    assert "--onnx" in str(err.value)
+    res = build_engine(
+        BuildRequest(moved, "int8", tmp_path / "e", verify=False, reference_onnx=shipped_model),
+        say=quiet,
+    )
+    assert (
+        res.metadata["onnx"]["fp32_reference"]["sha256"]
+        == qdq_model.card.provenance["quantization"]["fp32_onnx_sha256"]
+    )
