@@ -66,7 +66,7 @@ def evaluate(
         wrong = r.class_index != true
         if len(sheet) < 4 * sheet_size or wrong:
             ov = pipe.render(image, r)
-            if gt:
+            if gt:  # ground truth in white, the CAM box in the decision colour
                 cv2.rectangle(ov, (gt[0], gt[1]), (gt[2] - 1, gt[3] - 1), (255, 255, 255), 1)
             sheet.append((wrong, ov, f"{s.label} -> {r.raw_decision} {r.confidence:.2f}"))
 

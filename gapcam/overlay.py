@@ -51,7 +51,8 @@ def render_overlay(
     """
     h, w = image.shape[:2]
     out = cv2.addWeighted(image, 1.0 - alpha, heatmap(cam01, (w, h)), alpha, 0.0)
-    unit = max(1.0, h / 480.0)
+    # Scales with the image height (legible at 640x480 and at 1920x1080); floor for thumbnails.
+    unit = max(0.5, h / 480.0)
     colour = DECISION_COLOURS.get(decision, (255, 255, 255))
     thick = max(2, int(round(2 * unit)))
     if box is not None:

@@ -127,6 +127,7 @@ def export_onnx(
 
 def self_check(onnx_path: Path, net: LaneChangeNet, images: np.ndarray | None = None) -> dict:
     """ORT vs PyTorch and the GAP identity; raises :class:`GapcamError` on any mismatch."""
+    net.eval()  # batch-norm running statistics, as exported
     backend = OnnxRuntimeBackend(onnx_path)
     if images is None:
         rng = np.random.default_rng(0)
