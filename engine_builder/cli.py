@@ -60,9 +60,9 @@ def _card(model: Path):
 
 
 def _shipped_model() -> Path:
-    from engine_builder.selftest import SHIPPED_MODEL
+    from engine_builder.selftest import shipped_model
 
-    return SHIPPED_MODEL
+    return shipped_model()
 
 
 def _is_plan(path: Path) -> bool:

@@ -20,7 +20,6 @@ from engine_builder.build import BuildRequest, build_engine
 from engine_builder.calibration_set import (
     DEFAULT_CALIBRATION_SET,
     DEFAULT_VALIDATION_SET,
-    REPO_ROOT,
     generate_default_sets,
     load_image_set,
     set_is_complete,
@@ -30,7 +29,12 @@ from engine_builder.quantize import qdq_path_for, quantize_model
 from gapcam.backends.onnxruntime_backend import OnnxRuntimeBackend
 from gapcam.model_card import load_card_for_onnx
 
-SHIPPED_MODEL = REPO_ROOT / "models" / "lane_change.onnx"
+
+def shipped_model() -> Path:
+    """The default model of every tool (``$GAPCAM_MODEL`` or the checkout's models/)."""
+    from gapcam.shipped import default_model
+
+    return default_model()
 
 
 @dataclass
@@ -77,7 +81,7 @@ def run_selftest(
 ) -> tuple[list[Row], bool]:
     trt = trt_api.import_tensorrt()  # refuse early, with the one-line reason
     caps = trt_api.capabilities(trt)
-    model = model or SHIPPED_MODEL
+    model = model or shipped_model()
     card = load_card_for_onnx(model)
     missing = [
         name
