@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import cv2
-import numpy as np
 import pytest
 
 from gapcam.cli import main
@@ -205,6 +204,12 @@ def test_bench_prints_stage_times_and_ratio(tmp_path, shipped_model, capsys):
     )
     assert code == 0 and "pure inference" in stdout
     res = json.loads((tmp_path / "b.json").read_text())
-    assert res["image"] == "1280x720"
-    assert res["ratio_decision_vs_inference"] >= 1.0  # the pipeline contains the inference
-    assert np.isfinite(res["ratio_overlay_vs_inference"])
+    assert res["image"] == "1280x720" and res["iterations"] == 5
+    stages = res["median_ms"]
+    assert set(stages) == {"preprocess", "inference", "cam", "overlay"}
+    assert all(v > 0 for v in stages.values())
+    # The ratios are what they say they are (no timing thresholds: the machine is shared).
+    path = stages["preprocess"] + stages["inference"] + stages["cam"]
+    assert res["decision_path_ms"] == pytest.approx(path)
+    assert res["ratio_decision_vs_inference"] == pytest.approx(path / res["pure_inference_ms"])
+    assert res["ratio_overlay_vs_inference"] > res["ratio_decision_vs_inference"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -72,17 +73,21 @@ def export_onnx(
     dummy = torch.zeros(1, 3, spec.height, spec.width)
     output_names = ["logits", "cam"] + (["features"] if with_features else [])
     dynamic_axes = {n: {0: "batch"} for n in ["image", *output_names]}
-    torch.onnx.export(
-        wrapper,
-        (dummy,),
-        str(out_onnx),
-        opset_version=OPSET,
-        dynamo=False,
-        input_names=[spec.name],
-        output_names=output_names,
-        dynamic_axes=dynamic_axes,
-        do_constant_folding=True,
-    )
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated but is the one that gives opset 17 (TensorRT 8.5
+        # parses nothing newer); the dynamo exporter emits opset 18. See TENSORRT.md.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            wrapper,
+            (dummy,),
+            str(out_onnx),
+            opset_version=OPSET,
+            dynamo=False,
+            input_names=[spec.name],
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            do_constant_folding=True,
+        )
     model = onnx.load(str(out_onnx))
     onnx.checker.check_model(model, full_check=True)
 
