@@ -1,4 +1,4 @@
-"""docker/OPERATOR.md: the commands it gives an operator are the ones the tests check or run.
+"""README's operator section: the commands it gives an operator are the ones the tests check or run.
 
 Commands marked ``# [device]`` need the vehicle computer: their files, compose services, profiles,
 entrypoint modes and settings are checked to exist. Every other command must be listed in
@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DOC = REPO / "docker" / "OPERATOR.md"
+README = REPO / "README.md"
+SECTION = "## Running gapcam on the vehicle"
 COMPOSE = REPO / "docker" / "compose.yaml"
 DEVICE = "# [device]"
 
@@ -32,10 +33,18 @@ COVERED = {
 DESK = [c for c in COVERED if c != "make setup"]
 
 
+def operator_section() -> str:
+    """From the operator heading to the next level-2 heading (or the end of the README)."""
+    text = README.read_text()
+    assert SECTION in text, f"README.md has no '{SECTION}' section"
+    rest = text.split(SECTION, 1)[1]
+    return rest.split("\n## ", 1)[0]
+
+
 def doc_commands() -> list[str]:
     """Command lines of the ```bash blocks."""
     commands, in_block = [], False
-    for line in DOC.read_text().splitlines():
+    for line in operator_section().splitlines():
         if line.startswith("```"):
             in_block = line.strip() == "```bash" if not in_block else False
             continue
@@ -49,7 +58,7 @@ def test_every_command_is_device_only_or_covered_by_a_test():
     assert len(commands) > 10
     unmarked = [c for c in commands if DEVICE not in c]
     assert sorted(unmarked) == sorted(COVERED), (
-        "unmarked commands in OPERATOR.md must be run by tests/CI (list them in COVERED)"
+        "unmarked commands in the README operator section must be run by tests/CI (list them in COVERED)"
     )
 
 
@@ -79,7 +88,7 @@ def test_device_commands_refer_to_what_exists():
 
 
 def test_launch_arguments_and_topics_in_the_doc_exist():
-    text = DOC.read_text()
+    text = operator_section()
     launch = (REPO / "launch" / "rear_cameras.launch.py").read_text()
     assert "{ns}_image" in launch and '"rear_left"' in launch and '"rear_right"' in launch
     for arg in re.findall(r"(\w+):=", text):
