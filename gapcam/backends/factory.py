@@ -19,6 +19,26 @@ def tensorrt_available() -> bool:
     return importlib.util.find_spec("tensorrt") is not None
 
 
+def tensorrt_unavailable_reason() -> str | None:
+    """Why TensorRT engines cannot run here (``None`` where they can): TensorRT's Python module,
+    pycuda and a CUDA GPU are all needed. Used by the GPU tests to skip with a stated reason."""
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return "needs the TensorRT Python module (run on a Jetson with JetPack)"
+    try:
+        import pycuda.driver as cuda
+    except ImportError:
+        return "needs pycuda (pip install pycuda on the Jetson)"
+    try:
+        cuda.init()
+        if cuda.Device.count() == 0:
+            return "needs a CUDA GPU"
+    except cuda.Error as exc:
+        return f"needs a usable CUDA GPU ({exc})"
+    return None
+
+
 def load_backend(model: str | Path, backend: str = "auto", **kwargs) -> Backend:
     """Load ``model`` (``.onnx`` or a TensorRT ``.plan``) with the requested runtime.
 

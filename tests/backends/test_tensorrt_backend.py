@@ -11,29 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gapcam.backends.factory import tensorrt_unavailable_reason
 from gapcam.backends.tensorrt_backend import TensorRTBackend, metadata_path_for
 from gapcam.errors import GapcamError
 
-
-def _gpu_reason() -> str | None:
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        return "needs the TensorRT Python module (run on a Jetson with JetPack)"
-    try:
-        import pycuda.driver as cuda
-    except ImportError:
-        return "needs pycuda (pip install pycuda on the Jetson)"
-    try:
-        cuda.init()
-        if cuda.Device.count() == 0:
-            return "needs a CUDA GPU"
-    except cuda.Error as exc:
-        return f"needs a usable CUDA GPU ({exc})"
-    return None
-
-
-GPU_REASON = _gpu_reason()
+GPU_REASON = tensorrt_unavailable_reason()
 gpu = pytest.mark.skipif(GPU_REASON is not None, reason=str(GPU_REASON))
 
 

@@ -16,28 +16,10 @@ from engine_builder.build import BuildRequest, build_engine
 from engine_builder.compare import Thresholds
 from engine_builder.ensure import ensure_engine
 from engine_builder.errors import EngineBuilderError
+from gapcam.backends.factory import tensorrt_unavailable_reason
 from gapcam.backends.tensorrt_backend import metadata_path_for
 
-
-def _gpu_reason() -> str | None:
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        return "needs the TensorRT Python module (run on a Jetson with JetPack)"
-    try:
-        import pycuda.driver as cuda
-    except ImportError:
-        return "needs pycuda (pip install pycuda on the Jetson)"
-    try:
-        cuda.init()
-        if cuda.Device.count() == 0:
-            return "needs a CUDA GPU"
-    except cuda.Error as exc:
-        return f"needs a usable CUDA GPU ({exc})"
-    return None
-
-
-GPU_REASON = _gpu_reason()
+GPU_REASON = tensorrt_unavailable_reason()
 pytestmark = pytest.mark.skipif(GPU_REASON is not None, reason=str(GPU_REASON))
 LOOSE = Thresholds(min_agreement=0.9, min_cam_correlation=0.5)
 
