@@ -4,6 +4,15 @@ Images go through the runtime's own preprocessing (:func:`gapcam.dataset.load_re
 :func:`gapcam.preprocess.normalize`), so there is no second, subtly different pipeline.
 Augmentation is a horizontal flip (a left camera mirrored is a right camera: same labels) and a
 mild brightness/contrast jitter on the ``uint8`` images.
+
+Box-guided CAM loss. Trained on labels alone, the ``blocked`` CAM of this task peaks *beside*
+the blocking vehicle (on the lane line between it and the ego car, which is what separates
+"adjacent lane" from "own lane"). Where the data carries the blocking vehicle's box (the
+synthetic ``labels.jsonl`` does), an auxiliary term asks the CAM of the true class to put its
+mass inside that box (``-log(sum_{cells in box} softmax_xy(M_c))``) and its min-max normalised
+map to match the box (binary cross-entropy), weighted by ``cam_loss_weight``. The head stays GAP + one linear layer, so the CAM is as exact as before;
+only where the evidence sits changes. Images without a box (other classes, user data) are
+trained on labels alone.
 """
 
 from __future__ import annotations
@@ -36,15 +45,58 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     widths: tuple[int, ...] = DEFAULT_WIDTHS
+    #: Weight of the box-guided CAM loss (0 = labels only); used where boxes exist.
+    cam_loss_weight: float = 0.5
 
 
-def _augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _augment(batch: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Flip + brightness/contrast jitter; returns the images and which ones were flipped."""
     flip = rng.random(len(batch)) < 0.5
     batch = batch.copy()
     batch[flip] = batch[flip, :, ::-1]
     gain = rng.uniform(0.8, 1.2, (len(batch), 1, 1, 1)).astype(np.float32)
     bias = rng.uniform(-15, 15, (len(batch), 1, 1, 1)).astype(np.float32)
-    return np.clip(batch.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+    return np.clip(batch.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8), flip
+
+
+def box_masks(folder_samples: list, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample, the CAM cells (``grid`` = (h, w)) covered by its ``blocking_box``.
+
+    Boxes are in image pixels; the "stretch" resize maps them to the grid by a per-axis scale.
+    Returns ``(masks (N, h, w) float32, has_box (N,) bool)``.
+    """
+    gh, gw = grid
+    masks = np.zeros((len(folder_samples), gh, gw), np.float32)
+    has = np.zeros(len(folder_samples), bool)
+    for i, s in enumerate(folder_samples):
+        box, size = s.meta.get("blocking_box"), s.meta.get("size")
+        if not box or not size:
+            continue
+        w, h = size
+        x0 = int(np.floor(box[0] / w * gw))
+        x1 = max(x0 + 1, int(np.ceil(box[2] / w * gw)))
+        y0 = int(np.floor(box[1] / h * gh))
+        y1 = max(y0 + 1, int(np.ceil(box[3] / h * gh)))
+        masks[i, y0:y1, x0:x1] = 1.0
+        has[i] = True
+    return masks, has
+
+
+def cam_box_loss(cam: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Box guidance for CAMs ``(N, h, w)`` with box masks ``(N, h, w)``, two terms averaged:
+
+    * mass: ``-log`` of the spatial softmax mass inside the box (puts the peak on the vehicle);
+    * extent: binary cross-entropy between the min-max normalised CAM and the mask, so the
+      20%-of-max region used for the CAM box covers the vehicle and little else.
+    """
+    flat, m = cam.flatten(1), masks.flatten(1)
+    logp = torch.log_softmax(flat, dim=1)
+    mass = -torch.logsumexp(logp.masked_fill(m < 0.5, float("-inf")), dim=1).mean()
+    lo = flat.min(dim=1, keepdim=True).values
+    hi = flat.max(dim=1, keepdim=True).values
+    norm = ((flat - lo) / (hi - lo + 1e-6)).clamp(1e-4, 1 - 1e-4)
+    extent = F.binary_cross_entropy(norm, m)
+    return mass + extent
 
 
 def _confusion(y: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
@@ -80,6 +132,8 @@ def train(
     val_idx, train_idx = order[:n_val], order[n_val:]
 
     net = LaneChangeNet(len(classes), cfg.widths)
+    grid = (spec.height // net.feature_stride, spec.width // net.feature_stride)
+    masks, has_box = box_masks(folder.samples, grid)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
@@ -95,10 +149,17 @@ def train(
         loss_sum = correct = seen = 0
         for s in range(0, len(perm), cfg.batch_size):
             idx = perm[s : s + cfg.batch_size]
-            x = torch.from_numpy(normalize(_augment(images[idx], rng), spec))
+            batch, flipped = _augment(images[idx], rng)
+            x = torch.from_numpy(normalize(batch, spec))
             y = torch.from_numpy(targets[idx])
-            logits = net(x)
+            logits, cam, _ = net.forward_cam(x)
             loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            boxed = has_box[idx]
+            if cfg.cam_loss_weight > 0 and boxed.any():
+                m = masks[idx][boxed]
+                m[flipped[boxed]] = m[flipped[boxed], :, ::-1]
+                c = cam[torch.from_numpy(boxed), y[torch.from_numpy(boxed)]]
+                loss = loss + cfg.cam_loss_weight * cam_box_loss(c, torch.from_numpy(m.copy()))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
