@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gapcam.cam import DEFAULT_CAM_THRESHOLD
 from gapcam.pipeline import Pipeline
 from gapcam.preprocess import preprocess
 
@@ -41,8 +42,9 @@ def run_bench(
     iterations: int = 200,
     warmup: int = 20,
     backend: str = "auto",
+    cam_threshold: float = DEFAULT_CAM_THRESHOLD,
 ) -> dict:
-    pipe = Pipeline.from_model(model, backend)
+    pipe = Pipeline.from_model(model, backend, cam_threshold=cam_threshold)
     image = bench_image(width, height)
     batch = preprocess(image, pipe.card.input)
     for _ in range(warmup):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gapcam.backends import BACKEND_CHOICES
+from gapcam.cam import DEFAULT_CAM_THRESHOLD
 from gapcam.errors import GapcamError
 from gapcam.shipped import default_model
 
@@ -63,7 +64,14 @@ def cmd_export(a: argparse.Namespace) -> int:
 def cmd_predict(a: argparse.Namespace) -> int:
     from gapcam.predict import predict
 
-    written, failed = predict(a.inputs, a.model, a.out, backend=a.backend, cam_class=a.cam_class)
+    written, failed = predict(
+        a.inputs,
+        a.model,
+        a.out,
+        backend=a.backend,
+        cam_class=a.cam_class,
+        cam_threshold=a.cam_threshold,
+    )
     print(f"wrote {written} overlays and {Path(a.out) / 'predictions.jsonl'}")
     if failed:
         print(f"gapcam: error: {failed} image(s) could not be read (see above)", file=sys.stderr)
@@ -74,7 +82,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from gapcam.evaluate import evaluate
 
-    m = evaluate(a.data, a.model, a.out, backend=a.backend)
+    m = evaluate(a.data, a.model, a.out, backend=a.backend, cam_threshold=a.cam_threshold)
     loc = (
         f", cam_pointing {m['cam_pointing']:.4f}, cam_iou50 {m['cam_iou50']:.4f} "
         f"({m['cam_images']} blocked images)"
@@ -89,7 +97,12 @@ def cmd_bench(a: argparse.Namespace) -> int:
     from gapcam.bench import format_bench, run_bench
 
     res = run_bench(
-        a.model, width=a.width, height=a.height, iterations=a.iterations, backend=a.backend
+        a.model,
+        width=a.width,
+        height=a.height,
+        iterations=a.iterations,
+        backend=a.backend,
+        cam_threshold=a.cam_threshold,
     )
     print(format_bench(res))
     if a.json:
@@ -102,6 +115,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         "--model", default=str(default_model()), help="ONNX model (card beside it) or .plan"
     )
     p.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
+    p.add_argument(
+        "--cam-threshold",
+        type=float,
+        default=DEFAULT_CAM_THRESHOLD,
+        help="CAM box: keep pixels >= this fraction of the map's maximum (Zhou et al.: 0.2)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

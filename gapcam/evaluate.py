@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gapcam.cam import box_iou, cam_peak
+from gapcam.cam import DEFAULT_CAM_THRESHOLD, box_iou, cam_peak
 from gapcam.charts import confusion_matrix_image
 from gapcam.dataset import scan_folder
 from gapcam.imageio import read_image
@@ -35,13 +35,14 @@ def evaluate(
     backend: str = "auto",
     sheet_size: int = 24,
     progress: bool = True,
+    cam_threshold: float = DEFAULT_CAM_THRESHOLD,
 ) -> dict:
     """Run the model over ``data_dir`` and write ``metrics.json``, ``confusion_matrix.png`` and
     ``overlays.png`` (a contact sheet, errors first) into ``out_dir``. Returns the metrics."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     loc_class = None
-    pipe = Pipeline.from_model(model, backend)
+    pipe = Pipeline.from_model(model, backend, cam_threshold=cam_threshold)
     if BLOCKED in pipe.classes:
         loc_class = BLOCKED
         pipe.cam_class = BLOCKED

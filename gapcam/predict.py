@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 
+from gapcam.cam import DEFAULT_CAM_THRESHOLD
 from gapcam.errors import GapcamError
 from gapcam.imageio import list_images, read_image
 from gapcam.pipeline import Pipeline
@@ -21,6 +22,7 @@ def predict(
     backend: str = "auto",
     cam_class: str = "predicted",
     alpha: float = 0.45,
+    cam_threshold: float = DEFAULT_CAM_THRESHOLD,
 ) -> tuple[int, int]:
     """Write ``<stem>_cam.png`` per image and ``predictions.jsonl``; returns (written, failed).
 
@@ -28,7 +30,7 @@ def predict(
     folder does not cost the results of all the others; the caller exits non-zero if any failed.
     """
     files = list_images([Path(p) for p in inputs])
-    pipe = Pipeline.from_model(model, backend, cam_class=cam_class)
+    pipe = Pipeline.from_model(model, backend, cam_class=cam_class, cam_threshold=cam_threshold)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = failed = 0

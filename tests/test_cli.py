@@ -184,11 +184,23 @@ def test_evaluate_writes_metrics_and_pictures(tmp_path, shipped_model, capsys):
         tmp_path / "data", 12, seed=3, size=(224, 224), workers=1, progress=False
     )
     code, stdout, _ = _run(
-        ["evaluate", "--data", data, "--out", tmp_path / "ev", "--model", shipped_model], capsys
+        [
+            "evaluate",
+            "--data",
+            data,
+            "--out",
+            tmp_path / "ev",
+            "--model",
+            shipped_model,
+            "--cam-threshold",
+            "0.5",
+        ],
+        capsys,
     )
     assert code == 0
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["images"] == 12 and 0.0 <= m["accuracy"] <= 1.0
+    assert m["cam_threshold"] == 0.5
     assert sum(map(sum, m["confusion_matrix"])) == 12
     assert set(m["per_class"]) == {"blocked", "free", "undefined"}
     if m["cam_images"]:
