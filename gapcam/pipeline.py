@@ -17,6 +17,7 @@ import numpy as np
 
 from gapcam.backends import Backend, load_backend
 from gapcam.cam import DEFAULT_CAM_THRESHOLD, cam_box, eigen_cam, normalize_cam
+from gapcam.errors import GapcamError
 from gapcam.imageio import as_bgr8
 from gapcam.overlay import render_overlay
 from gapcam.preprocess import box_to_image, normalize, resize_to_input
@@ -68,7 +69,9 @@ class Pipeline:
         self.classes = tuple(self.card.classes)
         self.cam_threshold = cam_threshold
         if cam_class not in ("predicted", "eigen", *self.classes):
-            raise ValueError(f"cam_class must be 'predicted', 'eigen' or one of {self.classes}")
+            raise GapcamError(
+                f"cam class {cam_class!r} unknown; use 'predicted', 'eigen' or one of {self.classes}"
+            )
         self.cam_class = cam_class
 
     @classmethod
@@ -99,7 +102,10 @@ class Pipeline:
             idx = int(np.argmax(probs[i]))
             if self.cam_class == "eigen":
                 if out.features is None:
-                    raise ValueError("Eigen-CAM needs a model exported with the 'features' output")
+                    raise GapcamError(
+                        "Eigen-CAM needs a model exported with the 'features' output; "
+                        "re-export without --no-features or use --cam-class predicted"
+                    )
                 raw, which = eigen_cam(out.features[i]), "eigen"
             else:
                 which = self.classes[idx] if self.cam_class == "predicted" else self.cam_class

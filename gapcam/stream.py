@@ -9,10 +9,12 @@ field values of ``gapcam_msgs/LaneChangeDecision``, so the live node (rclpy mess
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from gapcam.decision import DecisionSmoother, SmoothedDecision, SmoothingConfig
@@ -82,15 +84,13 @@ class StreamProcessor:
         self, image: np.ndarray, out: FrameOutput, alpha: float = 0.45, scale: float = 1.0
     ) -> np.ndarray:
         """Overlay of the smoothed decision; ``scale`` < 1 draws a smaller image (cheaper)."""
-        import cv2
-
         if scale != 1.0:
             h, w = image.shape[:2]
             size = (max(1, int(w * scale)), max(1, int(h * scale)))
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             res = out.result
             box = None if res.box is None else [int(round(v * scale)) for v in res.box]
-            res = FrameResult(**{**res.__dict__, "box": box, "image_size": size})
+            res = dataclasses.replace(res, box=box, image_size=size)
         else:
             res = out.result
         caption = f"{out.model_id}  raw={res.raw_decision}  {out.latency_ms:.1f} ms"

@@ -91,6 +91,7 @@ def _corrupt_model_dir(tmp_path, shipped_model):
         ("plan_on_cpu", "TensorRT"),
         ("empty_dir", "holds no images"),
         ("missing_data", "data directory not found"),
+        ("bad_cam_class", "cam class 'car' unknown"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(
@@ -130,6 +131,16 @@ def test_user_errors_are_one_line_and_exit_2(
             tmp_path / "o",
             "--model",
             shipped_model,
+        ],
+        "bad_cam_class": [
+            "predict",
+            img,
+            "--out",
+            tmp_path / "o",
+            "--model",
+            shipped_model,
+            "--cam-class",
+            "car",
         ],
         "missing_data": [
             "evaluate",
