@@ -5,4 +5,4 @@ compatibility decisions, comparison against ONNX Runtime) runs on any CPU machin
 and ``pycuda`` are imported lazily, only by the commands that build or run engines.
 """
 
-__version__ = "0.1.0"
+from gapcam import __version__  # noqa: F401 - one version for the whole distribution

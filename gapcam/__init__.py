@@ -4,4 +4,9 @@ Nothing imported from here pulls in rclpy or torch: the core must run on a Jetso
 TensorRT, in a ROS node and in offline replay alike.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # one place for the version: pyproject.toml
+    __version__ = version("gapcam")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
