@@ -47,6 +47,8 @@ class TrainConfig:
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     #: Weight of the box-guided CAM loss (0 = labels only); used where boxes exist.
     cam_loss_weight: float = 0.5
+    #: Weight of the extent term inside the CAM loss, relative to the mass term.
+    cam_extent_weight: float = 4.0
 
 
 def _augment(batch: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +84,9 @@ def box_masks(folder_samples: list, grid: tuple[int, int]) -> tuple[np.ndarray, 
     return masks, has
 
 
-def cam_box_loss(cam: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+def cam_box_loss(
+    cam: torch.Tensor, masks: torch.Tensor, extent_weight: float = 1.0
+) -> torch.Tensor:
     """Box guidance for CAMs ``(N, h, w)`` with box masks ``(N, h, w)``, two terms averaged:
 
     * mass: ``-log`` of the spatial softmax mass inside the box (puts the peak on the vehicle);
@@ -96,7 +100,7 @@ def cam_box_loss(cam: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     hi = flat.max(dim=1, keepdim=True).values
     norm = ((flat - lo) / (hi - lo + 1e-6)).clamp(1e-4, 1 - 1e-4)
     extent = F.binary_cross_entropy(norm, m)
-    return mass + extent
+    return mass + extent_weight * extent
 
 
 def _confusion(y: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
@@ -159,7 +163,9 @@ def train(
                 m = masks[idx][boxed]
                 m[flipped[boxed]] = m[flipped[boxed], :, ::-1]
                 c = cam[torch.from_numpy(boxed), y[torch.from_numpy(boxed)]]
-                loss = loss + cfg.cam_loss_weight * cam_box_loss(c, torch.from_numpy(m.copy()))
+                loss = loss + cfg.cam_loss_weight * cam_box_loss(
+                    c, torch.from_numpy(m.copy()), cfg.cam_extent_weight
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
