@@ -13,6 +13,13 @@ from dataclasses import dataclass
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
+from gapcam.cam import DEFAULT_CAM_THRESHOLD
+from gapcam.decision import SmoothingConfig
+
+#: The core's defaults are the node's defaults (config/cam_node.yaml repeats them for operators;
+#: tests check that the two agree).
+_SMOOTHING = SmoothingConfig()
+
 Value = bool | int | float | str
 
 
@@ -97,7 +104,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "cam_threshold",
-        0.2,
+        DEFAULT_CAM_THRESHOLD,
         "Fraction of the CAM maximum kept for the CAM box (Zhou et al. use 0.2).",
         range=(0.0, 1.0),
     ),
@@ -128,25 +135,25 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "smoothing.ema_alpha",
-        0.5,
+        _SMOOTHING.ema_alpha,
         "Weight of the newest frame in the moving average of class probabilities (1 = none).",
         range=(0.01, 1.0),
     ),
     ParamSpec(
         "smoothing.switch_margin",
-        0.1,
+        _SMOOTHING.switch_margin,
         "How much more probable a new class must be than the current one to take over.",
         range=(0.0, 1.0),
     ),
     ParamSpec(
         "smoothing.hold_frames",
-        2,
+        _SMOOTHING.hold_frames,
         "Consecutive frames a new class must lead by switch_margin before the decision changes.",
         range=(1, 100),
     ),
     ParamSpec(
         "smoothing.min_confidence",
-        0.5,
+        _SMOOTHING.min_confidence,
         "Below this smoothed probability the decision is `undefined`: weak evidence is not a "
         "guess.",
         range=(0.0, 1.0),
