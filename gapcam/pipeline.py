@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gapcam.backends import Backend, load_backend
-from gapcam.cam import DEFAULT_CAM_THRESHOLD, cam_box, eigen_cam, normalize_cam
+from gapcam.cam import DEFAULT_CAM_THRESHOLD, cam_box, eigen_cam, normalize_cam, softmax
 from gapcam.errors import GapcamError
 from gapcam.imageio import as_bgr8
 from gapcam.overlay import render_overlay
@@ -93,9 +93,7 @@ class Pipeline:
         out = self.backend.infer(batch)
         t2 = time.perf_counter()
         logits = out.logits.astype(np.float32)
-        z = logits - logits.max(axis=1, keepdims=True)
-        probs = np.exp(z)
-        probs /= probs.sum(axis=1, keepdims=True)
+        probs = softmax(logits)
         results = []
         in_size = (spec.width, spec.height)
         for i, im in enumerate(images):
