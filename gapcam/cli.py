@@ -177,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     _add_replay_commands(sub)
+    _add_fleet_commands(sub)
     return parser
 
 
@@ -187,6 +188,15 @@ def _add_replay_commands(sub: argparse._SubParsersAction) -> None:
     add_make_bag_parser(sub)
 
 
+# ---- fleet replay and model comparison (gapcam.fleet) -------------------------------------------
+def _add_fleet_commands(sub: argparse._SubParsersAction) -> None:
+    from gapcam.fleet.cli import add_compare_parser, add_fleet_parser
+
+    add_fleet_parser(sub)
+    add_compare_parser(sub)
+
+
+# -------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
