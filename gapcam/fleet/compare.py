@@ -184,7 +184,7 @@ def write_images(
             t = (stamp - t0) / 1e9
             images.append((ova[(camera, stamp)], ovb[(camera, stamp)]))
             captions.append(
-                (f"A {_slug(camera)[:14]} t={t:.2f}s {x.decision} (raw {x.raw})",
+                (f"A {camera.strip('/').split('/')[0]} t={t:.2f}s {x.decision} (raw {x.raw})",
                  f"B t={t:.2f}s {y.decision} (raw {y.raw})")
             )  # fmt: skip
     if images:

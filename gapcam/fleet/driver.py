@@ -59,7 +59,7 @@ def plan(
     todo: list[BagTask] = []
     reused: dict[int, dict[str, Any]] = {}
     for i, b in enumerate(bags):
-        task = BagTask(i, b.name, str(b.path), str(out_root), key)
+        task = BagTask(i, b.name, str(b.path.absolute()), str(out_root.absolute()), key)
         done = task.task_dir.read_marker()
         if done is not None and not force:
             if done.get("model_sha256") != model.sha256:

@@ -95,7 +95,7 @@ def run_task(
     tdir.clear()
     options = replace(options, progress=False, report=True)
     progress("total", expected_frames(task.bag, options))
-    counter = _FrameCounter(progress)
+    counter = _FrameCounter(progress, should_stop)
     try:
         pipe = pipeline_for(model, options.backend, options.cam_class, options.cam_threshold)
         summary = replay_bag(task.bag, tdir.output_bag, options, pipeline=pipe, on_frame=counter)
@@ -128,14 +128,22 @@ def lost_result(task: BagTask, model_sha256: str, reason: str) -> dict[str, Any]
 
 
 class _FrameCounter:
-    """``on_frame`` callback that reports progress at most a few times a second."""
+    """``on_frame`` callback: progress at most a few times a second, and a late stop request.
 
-    def __init__(self, progress: Progress) -> None:
+    A stop that reached the worker after the task started but before replay installed its own
+    signal handler would otherwise be lost; raising ``KeyboardInterrupt`` here, after a frame is
+    fully written, ends the replay the same clean way replay's own handler does.
+    """
+
+    def __init__(self, progress: Progress, should_stop: Callable[[], bool]) -> None:
         self.progress = progress
+        self.should_stop = should_stop
         self.pending = 0
         self.last = time.monotonic()
 
     def __call__(self, record: object) -> None:
+        if self.should_stop():
+            raise KeyboardInterrupt
         self.pending += 1
         now = time.monotonic()
         if now - self.last > 0.25:
