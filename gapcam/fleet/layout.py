@@ -21,6 +21,7 @@ MARKER = "fleet_task.json"
 OUTPUT_BAG = "replay"
 SUMMARY_JSON = "fleet_summary.json"
 REPORT_MD = "fleet_report.md"
+OVERVIEW_PNG = "fleet_overview.png"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gapcam.fleet.layout import REPORT_MD, SUMMARY_JSON
+import cv2
+
+from gapcam.fleet.layout import OVERVIEW_PNG, REPORT_MD, SUMMARY_JSON
+from gapcam.fleet.overview import overview_image
 from gapcam.fleet.task import FAILED, INTERRUPTED
 
 if TYPE_CHECKING:
@@ -103,6 +106,8 @@ def write_fleet_report(run: FleetRun, out_root: Path) -> tuple[Path, Path]:
         "",
         "Failed bags first, then lowest accuracy, then most decision changes per camera-minute.",
         "",
+        f"![fleet overview]({OVERVIEW_PNG})",
+        "",
         "| bag | status | frames | recorded s | accuracy | changes/min | latency mean / p95 ms | replay frames/s | report |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -124,5 +129,6 @@ def write_fleet_report(run: FleetRun, out_root: Path) -> tuple[Path, Path]:
         ]
     lines.append("")
     md = out_root / REPORT_MD
+    cv2.imwrite(str(out_root / OVERVIEW_PNG), overview_image(rows))
     md.write_text("\n".join(lines))
     return js, md

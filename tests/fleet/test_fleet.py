@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import pytest
 from conftest import GOOD
 from fleet_helpers import decisions, topic_counts
@@ -67,6 +68,8 @@ def test_ray_fleet_equals_replay_and_names_the_corrupt_bag(
     assert all(by_name[n]["worker"].split(":")[1] != str(os.getpid()) for n in GOOD)
     report = (out / REPORT_MD).read_text()
     assert "`corrupt`" in report and "cannot open bag" in report
+    overview = cv2.imread(str(out / "fleet_overview.png"))
+    assert overview is not None and overview.shape[0] > 4 * 20  # a line per bag
     assert "failed: corrupt" in capsys.readouterr().err
 
 
