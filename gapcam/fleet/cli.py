@@ -157,7 +157,7 @@ def cmd_fleet(a: argparse.Namespace) -> int:
     opts = _options(a, a.overlays, a.copy_images)
     run = run_fleet(bags, a.out, model, opts, _runner(a), force=a.force, progress=a.progress)
     ok = sum(r["status"] == "ok" for r in run.results)
-    frames = sum(r.get("frames") or 0 for r in run.results)
+    frames = sum(r.get("frames") or 0 for r in run.results if r["status"] == "ok")
     print(
         f"{ok} of {len(run.results)} bags replayed ({frames} frames) in {run.wall_s:.1f} s "
         f"with {run.runner}; report: {Path(a.out) / REPORT_MD}"
