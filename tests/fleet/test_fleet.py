@@ -41,7 +41,7 @@ def _summary(out: Path) -> dict:
 def test_importing_the_fleet_package_does_not_import_ray():
     code = (
         "import sys, gapcam.cli, gapcam.fleet.cli, gapcam.fleet.driver, gapcam.fleet.compare, "
-        "gapcam.fleet.local_runner; gapcam.cli.build_parser(); print('ray' in sys.modules)"
+        "gapcam.fleet.local_runner, gapcam.fleet.ray_runner; gapcam.cli.build_parser(); print('ray' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
