@@ -1,4 +1,5 @@
-"""``gapcam`` command line: data, train, export, predict, evaluate, bench (+ replay, make-bag).
+"""``gapcam`` command line: data, train, export, predict, evaluate, bench (+ replay, make-bag,
+fleet, compare).
 
 User mistakes end with one line on stderr and exit status 2, never a traceback.
 """

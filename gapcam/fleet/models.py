@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gapcam.errors import GapcamError
-from gapcam.model_card import card_path_for, sha256_file
+from gapcam.model_card import card_path_for, load_card_for_onnx, sha256_file
 from gapcam.pipeline import Pipeline
 
 
@@ -28,9 +28,13 @@ class ModelSource:
 
     @classmethod
     def from_path(cls, path: str | Path) -> ModelSource:
+        """Checked here, once: a model whose card is missing or belongs to another file would
+        otherwise fail every bag on every worker with the same message."""
         p = Path(path).expanduser()
         if not p.is_file():
             raise GapcamError(f"{p}: model file not found")
+        if p.suffix == ".onnx":
+            load_card_for_onnx(p)
         return cls(p.resolve(), sha256_file(p))
 
 

@@ -61,3 +61,15 @@ def test_names_are_unique_and_outputs_never_overwrite_inputs(tmp_path):
         check_outside(bags, tmp_path / "mon")  # OUT/drive would be the input itself
     with pytest.raises(GapcamError, match="would write over the input bag"):
         check_outside(bags, x)
+
+
+def test_a_model_without_its_card_is_refused_before_any_bag_runs(tmp_path, shipped_model, capsys):
+    from gapcam.cli import main
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(shipped_model.read_bytes())  # no card beside it
+    bag = _bag(tmp_path / "bag")
+    assert main(["fleet", str(bag), "--out", str(tmp_path / "o"), "--model", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "model card not found" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
