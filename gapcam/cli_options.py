@@ -18,12 +18,16 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_max_pixels(p: argparse.ArgumentParser) -> None:
-    """``--max-pixels``: encoded images claiming more pixels are refused before decoding."""
+def add_max_pixels(p: argparse.ArgumentParser, *, default: int | None = DEFAULT_MAX_PIXELS) -> None:
+    """``--max-pixels``: encoded images claiming more pixels are refused before decoding.
+
+    ``default=None`` lets a command tell "not given" from the default (replay: a node parameter
+    file may set ``max_pixels`` and an explicit option overrides it).
+    """
     p.add_argument(
         "--max-pixels",
         type=positive_int,
-        default=DEFAULT_MAX_PIXELS,
+        default=default,
         metavar="N",
         help="refuse images whose header claims more pixels than this, before decoding "
         f"(decompression bombs); default {DEFAULT_MAX_PIXELS} = 7680x4320 (8K)",

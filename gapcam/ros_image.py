@@ -98,8 +98,8 @@ def image_to_bgr(
     """
     if int(width) * int(height) > max_pixels:
         raise ImageDecodeError(
-            f"{encoding} image {width}x{height}: over the limit of {max_pixels} pixels "
-            "(max_pixels); refused unconverted, raise max_pixels if the camera really is that large"
+            f"{encoding} image {width}x{height}: more pixels than the limit (max_pixels "
+            f"{max_pixels}); refused unconverted, raise max_pixels if the camera really is that large"
         )
     rows = _rows(encoding, width, height, step, data)
     try:
