@@ -272,3 +272,21 @@ def test_predict_max_pixels_option(tmp_path, image_files, shipped_model, capsys)
     assert code == 0, err
     with pytest.raises(SystemExit):
         _run([*argv, "--max-pixels", "0"], capsys)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.98])
+def test_truncated_onnx_with_its_card_is_called_damaged(
+    tmp_path, image_files, shipped_model, capsys, keep
+):
+    """A copy cut short is the same model damaged, not "another model": the fix differs."""
+    cut = tmp_path / "lane_change.onnx"
+    data = shipped_model.read_bytes()
+    cut.write_bytes(data[: int(len(data) * keep)])
+    shutil.copy(card_path_for(shipped_model), card_path_for(cut))
+    code, _, err = _run(
+        ["predict", image_files["jpg"], "--out", tmp_path / "o", "--model", cut], capsys
+    )
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1
+    assert "ONNX file is damaged/truncated" in lines[0] and "another model" not in lines[0]
+    assert "copy the model again" in lines[0]
