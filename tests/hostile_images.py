@@ -103,9 +103,9 @@ def corrupt_jpegs(jpeg: bytes) -> dict[str, bytes]:
     }
 
 
-def hostile_images() -> dict[str, bytes]:
-    """Every hostile case of the fuzz report (bombs and corrupt frames), by name."""
-    jpeg = scene_jpeg()
+def hostile_images(size: tuple[int, int] = (320, 240)) -> dict[str, bytes]:
+    """Every hostile case of the fuzz report (bombs, and corrupt frames of ``size``), by name."""
+    jpeg = scene_jpeg(size=size)
     return {
         "jpeg_bomb_20000": jpeg_claiming(20000, 20000),
         "jpeg_bomb_8k": jpeg_claiming(7680, 4320),
