@@ -61,7 +61,11 @@ def capture() -> Iterator[list[str]]:
         sink = _sink.fileno()
         with contextlib.suppress(Exception):
             sys.stderr.flush()
-        saved = os.dup(2)
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all (a daemon): nothing to redirect or to hear
+            yield messages
+            return
         os.dup2(sink, 2)
         try:
             yield messages
