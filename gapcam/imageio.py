@@ -159,14 +159,14 @@ def read_image(
 
 def reduced_size(width: int, height: int, min_size: tuple[int, int] | None) -> tuple[int, int]:
     """The size :func:`decode_image_bytes` returns for a JPEG of ``width`` x ``height``."""
-    if min_size is None:
-        return width, height
-    factor = _reduction(width, height, min_size)
+    factor = reduction(width, height, min_size)
     return -(-width // factor), -(-height // factor)
 
 
-def _reduction(width: int, height: int, min_size: tuple[int, int]) -> int:
-    """Largest libjpeg scale factor (8, 4, 2) whose output still covers ``min_size``."""
+def reduction(width: int, height: int, min_size: tuple[int, int] | None) -> int:
+    """Largest libjpeg scale factor (1, 2, 4, 8) whose output still covers ``min_size``."""
+    if min_size is None:
+        return 1
     min_w, min_h = min_size
     for factor in (8, 4, 2):
         if -(-width // factor) >= min_w and -(-height // factor) >= min_h:
@@ -175,7 +175,7 @@ def _reduction(width: int, height: int, min_size: tuple[int, int]) -> int:
 
 
 def _reduced_flag(width: int, height: int, min_size: tuple[int, int]) -> int:
-    return _REDUCED_FLAGS[_reduction(width, height, min_size)]
+    return _REDUCED_FLAGS[reduction(width, height, min_size)]
 
 
 def _check_claim(header: ImageHeader, size: int, what: str, max_pixels: int) -> None:
