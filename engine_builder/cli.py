@@ -214,15 +214,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from engine_builder.inspect_engine import inspect_plan
+    from engine_builder.inspect_engine import DAMAGED, inspect_plan
 
     if args.json:
         from gapcam.backends.tensorrt_backend import load_plan_metadata
 
         say(json.dumps(load_plan_metadata(args.plan), indent=2))
         return 0
-    for line in inspect_plan(args.plan, layers=args.layers, device=args.device):
+    lines = inspect_plan(args.plan, layers=args.layers, device=args.device)
+    for line in lines:
         say(line)
+    if lines[-1].startswith(DAMAGED):
+        print(f"{PROG}: FAIL: {args.plan}: {lines[-1][len(DAMAGED) + 2 :]}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,6 +1,7 @@
 """What an engine is: its metadata (no TensorRT needed), whether it runs here, and its layers.
 
-Metadata comes from the ``.plan.json``. Where TensorRT and the engine's GPU are present the
+Metadata comes from the ``.plan.json``, and the plan's bytes are checked against the sha256
+recorded there (no TensorRT needed). Where TensorRT and the engine's GPU are present the
 plan is also checked against this device and, with ``layers``, the engine inspector lists each
 layer with the precision TensorRT chose (the builder has ``ProfilingVerbosity.DETAILED`` on).
 """
@@ -19,10 +20,35 @@ from gapcam.backends.tensorrt_backend import (
     sha256_bytes,
 )
 
+#: Start of the line :func:`inspect_plan` ends with when the plan's bytes are not the ones built.
+DAMAGED = "plan bytes     DAMAGED"
+
+
+def plan_bytes_line(plan_path: Path, meta: dict) -> str:
+    """The plan file's sha256 against the one ``engine-builder build`` recorded (no TensorRT).
+
+    A plan cut short by a copy or a full disk, or overwritten by another build, fails here before
+    anyone tries to deserialise it on the robot.
+    """
+    recorded = str(meta.get("plan_sha256") or "")
+    if not plan_path.is_file():
+        return f"{DAMAGED}: {plan_path} is missing; rebuild: {rebuild_command(meta)}"
+    actual = sha256_bytes(plan_path.read_bytes())
+    if actual != recorded:
+        return (
+            f"{DAMAGED}: sha256 {actual[:12]} ({plan_path.stat().st_size} bytes) is not the "
+            f"{recorded[:12]} its .plan.json records (truncated, damaged or replaced); "
+            f"rebuild: {rebuild_command(meta)}"
+        )
+    return f"plan bytes     sha256 {actual[:12]} matches its .plan.json"
+
 
 def inspect_plan(plan_path: Path, *, layers: bool = False, device: int = 0) -> list[str]:
+    """Lines describing the plan; the last starts with :data:`DAMAGED` if its bytes are wrong."""
     meta = load_plan_metadata(plan_path)
-    lines = [f"engine         {plan_path}", *summary_lines(meta)]
+    lines = [f"engine         {plan_path}", *summary_lines(meta), plan_bytes_line(plan_path, meta)]
+    if lines[-1].startswith(DAMAGED):
+        return lines
     from engine_builder import trt_api
     from engine_builder.errors import TensorRTUnavailableError
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gapcam.backends import BACKEND_CHOICES
 from gapcam.cam import DEFAULT_CAM_THRESHOLD
+from gapcam.cli_options import add_max_pixels
 from gapcam.errors import GapcamError
 from gapcam.shipped import default_model
 
@@ -72,6 +73,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
         backend=a.backend,
         cam_class=a.cam_class,
         cam_threshold=a.cam_threshold,
+        max_pixels=a.max_pixels,
     )
     print(f"wrote {written} overlays and {Path(a.out) / 'predictions.jsonl'}")
     if failed:
@@ -161,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--cam-class", default="predicted", help="'predicted', 'eigen' or a class name")
     _model_args(p)
+    add_max_pixels(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="accuracy + CAM localisation on a labelled folder")

@@ -174,6 +174,15 @@ def load_card_for_onnx(onnx_path: str | Path, card_path: str | Path | None = Non
     card = ModelCard.load(card_path or card_path_for(onnx_path))
     actual = sha256_file(onnx_path)
     if card.onnx_sha256 and card.onnx_sha256 != actual:
+        from gapcam.onnx_damage import onnx_damage
+
+        damage = onnx_damage(onnx_path)
+        if damage:
+            raise ModelContractError(
+                f"{onnx_path}: ONNX file is damaged/truncated ({onnx_path.stat().st_size} bytes, "
+                f"sha256 {actual[:12]} instead of the card's {card.onnx_sha256[:12]}: {damage}); "
+                "copy the model again from where it was exported"
+            )
         raise ModelContractError(
             f"{onnx_path}: sha256 {actual[:12]} does not match its model card "
             f"({card.onnx_sha256[:12]}); the card belongs to another model, re-export both together"

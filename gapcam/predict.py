@@ -10,7 +10,7 @@ import cv2
 
 from gapcam.cam import DEFAULT_CAM_THRESHOLD
 from gapcam.errors import GapcamError
-from gapcam.imageio import list_images, read_image
+from gapcam.imageio import DEFAULT_MAX_PIXELS, list_images, read_image
 from gapcam.pipeline import Pipeline
 
 
@@ -23,11 +23,13 @@ def predict(
     cam_class: str = "predicted",
     alpha: float = 0.45,
     cam_threshold: float = DEFAULT_CAM_THRESHOLD,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[int, int]:
     """Write ``<stem>_cam.png`` per image and ``predictions.jsonl``; returns (written, failed).
 
     An unreadable image is reported on stderr (one line) and skipped, so one corrupt file in a
     folder does not cost the results of all the others; the caller exits non-zero if any failed.
+    Images whose header claims more than ``max_pixels`` are refused before decoding.
     """
     files = list_images([Path(p) for p in inputs])
     pipe = Pipeline.from_model(model, backend, cam_class=cam_class, cam_threshold=cam_threshold)
@@ -38,7 +40,7 @@ def predict(
     with (out_dir / "predictions.jsonl").open("w") as f:
         for path in files:
             try:
-                image = read_image(path)
+                image = read_image(path, max_pixels=max_pixels)
             except GapcamError as exc:
                 print(f"gapcam: skipped: {exc}", file=sys.stderr)
                 failed += 1

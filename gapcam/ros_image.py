@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from gapcam.errors import ImageDecodeError
+from gapcam.imageio import DEFAULT_MAX_PIXELS
 
 #: Bytes per pixel of every supported encoding (``yuv422`` packs 2 pixels in 4 bytes).
 BYTES_PER_PIXEL: dict[str, int] = {
@@ -85,14 +86,35 @@ def image_to_bgr(
     step: int,
     data: Any,
     is_bigendian: int | bool = 0,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
     """Pixels of a ``sensor_msgs/Image`` as a contiguous BGR ``uint8`` ``(height, width, 3)`` array.
 
     ``data`` is anything exposing the buffer protocol (``bytes``, ``array.array``, numpy). Padding
     bytes at the end of each row are skipped; bytes beyond ``step * height`` are ignored.
     ``mono16`` is reduced to 8 bits by its high byte (the same rule as :func:`gapcam.imageio.as_bgr8`).
+    A frame over ``max_pixels`` is refused before any conversion, as compressed frames are.
     """
+    if int(width) * int(height) > max_pixels:
+        raise ImageDecodeError(
+            f"{encoding} image {width}x{height}: more pixels than the limit (max_pixels "
+            f"{max_pixels}); refused unconverted, raise max_pixels if the camera really is that large"
+        )
     rows = _rows(encoding, width, height, step, data)
+    try:
+        return _convert(encoding, rows, width, height, is_bigendian)
+    except cv2.error as exc:  # OpenCV's own limits: one line, never an "inference error"
+        raise ImageDecodeError(
+            f"{encoding} image {width}x{height}: OpenCV cannot convert it: "
+            f"{' '.join(str(exc).split())[-160:]}"
+        ) from None
+
+
+def _convert(
+    encoding: str, rows: np.ndarray, width: int, height: int, is_bigendian: int | bool
+) -> np.ndarray:
+    width, height = int(width), int(height)
     bpp = BYTES_PER_PIXEL[encoding]
     px = rows[:, : width * bpp]
     if encoding == "bgr8":  # a copy: never alias (or hand out read-only) message memory

@@ -236,3 +236,57 @@ def test_bench_prints_stage_times_and_ratio(tmp_path, shipped_model, capsys):
     assert res["decision_path_ms"] == pytest.approx(path)
     assert res["ratio_decision_vs_inference"] == pytest.approx(path / res["pure_inference_ms"])
     assert res["ratio_overlay_vs_inference"] > res["ratio_decision_vs_inference"]
+
+
+def test_predict_refuses_hostile_images_one_line_each(tmp_path, image_files, shipped_model):
+    """Bombs and corrupt JPEGs (issue 12): one line each, exit 1, no traceback, others kept."""
+    import hostile_images
+
+    d = tmp_path / "imgs"
+    d.mkdir()
+    shutil.copy(image_files["jpg"], d / "good.jpg")
+    cases = hostile_images.hostile_images()
+    for name, data in cases.items():
+        (d / f"{name}.{'png' if name.startswith('png') else 'jpg'}").write_bytes(data)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gapcam.cli", "predict", str(d), "--out", str(tmp_path / "o")]
+        + ["--model", str(shipped_model)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    skipped = [line for line in proc.stderr.splitlines() if line.startswith("gapcam: skipped:")]
+    assert len(skipped) == len(cases)
+    assert proc.stderr.count("\n") == len(cases) + 1  # + the closing "could not be read" line
+    records = (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()
+    assert [json.loads(r)["image"] for r in records] == [str(d / "good.jpg")]
+
+
+def test_predict_max_pixels_option(tmp_path, image_files, shipped_model, capsys):
+    argv = ["predict", image_files["png"], "--out", tmp_path / "o", "--model", shipped_model]
+    code, _, err = _run([*argv, "--max-pixels", 640 * 480 - 1], capsys)
+    assert code == 1 and "max_pixels 307199" in err
+    code, _, err = _run([*argv, "--max-pixels", 640 * 480], capsys)
+    assert code == 0, err
+    with pytest.raises(SystemExit):
+        _run([*argv, "--max-pixels", "0"], capsys)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.98])
+def test_truncated_onnx_with_its_card_is_called_damaged(
+    tmp_path, image_files, shipped_model, capsys, keep
+):
+    """A copy cut short is the same model damaged, not "another model": the fix differs."""
+    cut = tmp_path / "lane_change.onnx"
+    data = shipped_model.read_bytes()
+    cut.write_bytes(data[: int(len(data) * keep)])
+    shutil.copy(card_path_for(shipped_model), card_path_for(cut))
+    code, _, err = _run(
+        ["predict", image_files["jpg"], "--out", tmp_path / "o", "--model", cut], capsys
+    )
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1
+    assert "ONNX file is damaged/truncated" in lines[0] and "another model" not in lines[0]
+    assert "copy the model again" in lines[0]

@@ -35,10 +35,21 @@ def _copy_model(tmp_path, shipped_model):
 
 
 def test_card_of_another_model_is_refused(tmp_path, shipped_model):
+    import onnx as onnx_lib
+
+    onnx = _copy_model(tmp_path, shipped_model)
+    model = onnx_lib.load(str(onnx))
+    model.doc_string = "retrained"  # a different, valid model now
+    onnx_lib.save(model, str(onnx))
+    with pytest.raises(ModelContractError, match="does not match its model card"):
+        load_card_for_onnx(onnx)
+
+
+def test_damaged_onnx_with_its_own_card_is_called_damaged(tmp_path, shipped_model):
     onnx = _copy_model(tmp_path, shipped_model)
     with onnx.open("ab") as f:
-        f.write(b"\0")  # a different file now
-    with pytest.raises(ModelContractError, match="does not match its model card"):
+        f.write(b"\0")  # one stray byte: no longer a valid protobuf
+    with pytest.raises(ModelContractError, match="ONNX file is damaged/truncated"):
         load_card_for_onnx(onnx)
 
 

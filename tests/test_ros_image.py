@@ -205,3 +205,15 @@ def test_bad_input_is_one_clear_error(args: tuple, needle: str) -> None:
 def test_module_is_ros_free() -> None:
     code = "import sys, gapcam.ros_image; assert 'rclpy' not in sys.modules, 'rclpy imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_raw_frame_over_max_pixels_is_refused_before_conversion():
+    """The header (width x height) is checked first: a 20000x20000 claim costs nothing."""
+    with pytest.raises(ImageDecodeError, match=r"20000x20000: .*max_pixels 33177600"):
+        image_to_bgr("bgr8", 20000, 20000, 60000, b"\x00" * 100)
+    img = np.zeros((4, 6, 3), np.uint8)
+    f = encode_bgr(img, "bgr8")
+    args = (f["encoding"], f["width"], f["height"], f["step"], f["data"])
+    assert image_to_bgr(*args, max_pixels=24).shape == (4, 6, 3)
+    with pytest.raises(ImageDecodeError, match="max_pixels 23"):
+        image_to_bgr(*args, max_pixels=23)

@@ -147,20 +147,72 @@ def open_reader(path: str | Path) -> Any:
                 + (f" and {len(files)} storage files" if files else " and no .mcap/.db3 file")
                 + "); run `ros2 bag reindex` on it or pass the storage file"
             )
+    if p.is_dir():
+        _check_metadata(p)
     try:
         reader = Reader(p)
         reader.open()
     except Exception as exc:  # rosbags, sqlite, mcap and yaml errors: all mean "unreadable"
-        recovered = _recover_mcap(p)
+        recovered = _recover_mcap(p) or _recover_sqlite(p)
         if recovered is None:
             raise GapcamError(f"{p}: cannot open bag: {one_line(exc)}") from exc
         print(
-            f"gapcam: warning: {recovered.path}: incomplete mcap ({recovered.problem}); "
-            f"reading the {recovered.message_count} complete messages before it",
+            f"gapcam: warning: {recovered.path}: incomplete {recovered.kind} "
+            f"({recovered.problem}); reading the {recovered.message_count} complete messages "
+            "before it",
             file=sys.stderr,
         )
         return recovered
     return reader
+
+
+#: Keys of ``rosbag2_bagfile_information`` every reader needs.
+_METADATA_KEYS = (
+    "version",
+    "storage_identifier",
+    "relative_file_paths",
+    "topics_with_message_count",
+    "duration",
+    "starting_time",
+    "message_count",
+)
+
+
+def _check_metadata(bag: Path) -> None:
+    """Name ``metadata.yaml`` and the way out when it is garbled or incomplete.
+
+    rosbags reports such a file as "'utf-8' codec can't decode ..." or "KeyError('version')",
+    which names neither the file nor what to do; the recording itself is usually intact.
+    """
+    from ruamel.yaml import YAML
+
+    path = bag / "metadata.yaml"
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        info = data["rosbag2_bagfile_information"] if isinstance(data, dict) else None
+        if not isinstance(info, dict):
+            problem = "no 'rosbag2_bagfile_information' section"
+        else:
+            missing = [k for k in _METADATA_KEYS if k not in info]
+            problem = f"missing key(s) {', '.join(missing)}" if missing else ""
+    except UnicodeDecodeError:
+        problem = "not UTF-8 text (garbled)"
+    except KeyError:
+        problem = "no 'rosbag2_bagfile_information' section"
+    except OSError as exc:
+        problem = f"unreadable ({one_line(exc)})"
+    except Exception as exc:  # ruamel's YAMLError family
+        problem = f"not valid YAML ({one_line(exc)[:120]})"
+    if not problem:
+        return
+    files = sorted(bag.glob("*.mcap")) + sorted(bag.glob("*.db3"))
+    fix = (
+        f"the recording is in {files[0]}: pass that file instead, or move metadata.yaml aside "
+        f"and run `ros2 bag reindex {bag}`"
+        if len(files) == 1
+        else f"restore it from the original recording or run `ros2 bag reindex {bag}`"
+    )
+    raise GapcamError(f"{path}: cannot be read: {problem}; {fix}")
 
 
 def _recover_mcap(p: Path) -> Any:
@@ -172,6 +224,20 @@ def _recover_mcap(p: Path) -> Any:
         return None
     reader = RecoveredMcapReader(files[0])
     return reader if reader.message_count and reader.problem else None
+
+
+def _recover_sqlite(p: Path) -> Any:
+    """A :class:`RecoveredSqliteReader` for a truncated ``.db3``, or ``None`` if no help."""
+    from gapcam.replay.sqlite_recover import RecoveredSqliteReader
+
+    files = sorted(p.glob("*.db3")) if p.is_dir() else [p]
+    if len(files) != 1 or files[0].suffix != ".db3" or not files[0].is_file():
+        return None
+    try:
+        reader = RecoveredSqliteReader(files[0])
+    except Exception:  # not even the topics table survived: nothing to recover
+        return None
+    return reader if reader.message_count else None
 
 
 def list_topics(reader: Any) -> list[TopicInfo]:

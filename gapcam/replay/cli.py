@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from gapcam.cli_options import add_max_pixels
 from gapcam.errors import GapcamError
 from gapcam.shipped import default_model
 
@@ -83,6 +84,7 @@ def add_replay_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--ground-truth", metavar="TOPIC", help="ground-truth topic (std_msgs/String)")
     p.add_argument("--reorder-window", type=int, default=8, help="frames held for stamp order")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    add_max_pixels(p, default=None)
     p.add_argument("--no-report", dest="report", action="store_false", help="skip the report")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=cmd_replay)
@@ -150,6 +152,8 @@ def cmd_replay(a: argparse.Namespace) -> int:
         opts = load_node_params(a.params, opts)
     if a.overlay_scale is not None:
         opts = replace(opts, overlay_scale=a.overlay_scale)
+    if a.max_pixels is not None:
+        opts = replace(opts, max_pixels=a.max_pixels)
     try:
         s = replay_bag(a.in_bag, a.out, opts)
     except ReplayInterrupted as exc:

@@ -150,6 +150,8 @@ class McapScan:
 class RecoveredMcapReader:
     """The complete messages of a truncated mcap, behind the reader interface replay uses."""
 
+    kind = "mcap"
+
     def __init__(self, path: str | Path) -> None:
         from rosbags.interfaces import (
             Connection,

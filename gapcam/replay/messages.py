@@ -16,7 +16,7 @@ import numpy as np
 
 from gapcam import ros_image
 from gapcam.errors import ImageDecodeError
-from gapcam.imageio import decode_image_bytes
+from gapcam.imageio import DEFAULT_MAX_PIXELS, decode_image_bytes
 from gapcam.replay.bag_io import (
     COMPRESSED_IMAGE,
     DECISION,
@@ -39,18 +39,26 @@ def header(store: Any, stamp_ns: int, frame_id: str) -> Any:
     )
 
 
-def image_from_msg(msgtype: str, msg: Any, what: str = "image") -> np.ndarray:
+def image_from_msg(
+    msgtype: str, msg: Any, what: str = "image", *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """A ``sensor_msgs/Image`` or ``CompressedImage`` (rosbags object) as BGR ``uint8``.
 
-    Raises :class:`ImageDecodeError` for a truncated or undecodable frame; replay counts and skips
-    such frames, as the node does.
+    Raises :class:`ImageDecodeError` for a truncated, corrupt, oversized or undecodable frame;
+    replay counts and skips such frames, as the node does.
     """
     if msgtype == IMAGE:
         return ros_image.image_to_bgr(
-            msg.encoding, msg.width, msg.height, msg.step, msg.data, msg.is_bigendian
+            msg.encoding,
+            msg.width,
+            msg.height,
+            msg.step,
+            msg.data,
+            msg.is_bigendian,
+            max_pixels=max_pixels,
         )
     if msgtype == COMPRESSED_IMAGE:
-        return decode_image_bytes(msg.data, what=what)
+        return decode_image_bytes(msg.data, what=what, max_pixels=max_pixels)
     raise ImageDecodeError(f"{what}: {msgtype} is not an image message")
 
 

@@ -69,6 +69,7 @@ _OPTIONS = {
     "overlay.scale": "overlay_scale",
     "overlay.alpha": "overlay_alpha",
     "overlay.jpeg_quality": "overlay_quality",
+    "max_pixels": "max_pixels",
 }
 
 

@@ -15,8 +15,10 @@ output and input line up in any player.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -31,6 +33,7 @@ import numpy as np
 from gapcam.cam import DEFAULT_CAM_THRESHOLD
 from gapcam.decision import SmoothingConfig
 from gapcam.errors import GapcamError, ImageDecodeError
+from gapcam.imageio import DEFAULT_MAX_PIXELS
 from gapcam.pipeline import Pipeline
 from gapcam.replay import bag_io, messages
 from gapcam.replay.collect import CameraStats, ChangeCollector, FrameRecord, Reorder
@@ -65,6 +68,7 @@ class ReplayOptions:
     cam_class: str = "predicted"
     cam_threshold: float = DEFAULT_CAM_THRESHOLD
     reorder_window: int = 8
+    max_pixels: int = DEFAULT_MAX_PIXELS  #: larger frames are refused undecoded, as by the node
     ground_truth_topic: str | None = None
     report: bool = True
     progress: bool = True
@@ -87,7 +91,7 @@ class ReplaySummary:
     fps: float
     recorded_s: float
     realtime_factor: float
-    status: str = "complete"  #: complete | truncated | interrupted
+    status: str = "complete"  #: complete | truncated | interrupted | failed
     error: str | None = None
     accuracy: float | None = None
     records: list[FrameRecord] = field(default_factory=list, repr=False)
@@ -174,6 +178,12 @@ class _Replay:
 
     # ------------------------------------------------------------------------------ main loop
     def run(self) -> ReplaySummary:
+        """Stream, then always: process the held frames, close the output, write the report.
+
+        Signals are taken over *before* the output bag exists and given back only after it is
+        closed and the report written (see :class:`_StopOnSignal`), so no Ctrl-C can leave a bag
+        without its ``metadata.yaml`` or an mcap without its footer.
+        """
         conns = [
             c
             for c in self.reader.connections
@@ -182,53 +192,84 @@ class _Replay:
         total = sum(c.count for c in self.cameras.values())
         if self.opt.max_frames:
             total = min(total, self.opt.max_frames)
-        writer = bag_io.BagWriter(self.out_bag, self.opt.storage, distro=self.opt.distro)
-        writer.set_custom_data("gapcam.replay.input", str(self.in_bag))
-        writer.set_custom_data("gapcam.model_id", self.processor.pipeline.backend.model_id)
-        writer.set_custom_data("gapcam.cameras", ",".join(self.cameras))
-        self.writer = writer
-        status, error = "complete", None
-        bar = _progress(total, self.opt.progress)
-        self.bar = bar
-        start = time.perf_counter()
-        stop = _StopOnSignal()
-        try:
-            with stop:
-                try:
-                    for conn, bag_ts, raw in bag_io.iter_messages(self.reader, conns):
-                        if conn.topic == self.gt_topic:
-                            self._ground_truth(conn, bag_ts, raw)
-                        else:
-                            self._receive(conn, bag_ts, raw)
-                        stop.check()
-                        if self.opt.max_frames and self.frames >= self.opt.max_frames:
-                            break
-                except bag_io.BagCorruptError as exc:
-                    status, error = "truncated", str(exc)
-                if not (self.opt.max_frames and self.frames >= self.opt.max_frames):
-                    for topic, buf in self.reorder.items():
-                        for stamp, item in buf.drain():
-                            self._process(self.cameras[topic], stamp, item)
-                            stop.check()
-        except KeyboardInterrupt:
-            status = "interrupted"
-        finally:
-            wall = time.perf_counter() - start
-            bar.close()
-            for cam in self.cameras.values():
-                self._diagnostics(cam, force=True)
-            writer.close()
-        summary = self._summary(wall, status, error)
-        if self.opt.report:
-            from gapcam.replay.report import write_report
+        with _StopOnSignal() as stop:
+            writer = bag_io.BagWriter(self.out_bag, self.opt.storage, distro=self.opt.distro)
+            self.writer = writer
+            status, error = "complete", None
+            self.bar = bar = _progress(total, self.opt.progress)
+            start = time.perf_counter()
+            try:
+                writer.set_custom_data("gapcam.replay.input", str(self.in_bag))
+                writer.set_custom_data("gapcam.model_id", self.processor.pipeline.backend.model_id)
+                writer.set_custom_data("gapcam.cameras", ",".join(self.cameras))
+                status, error = self._stream(conns, stop)
+                # Frames held back for stamp order were read (and copied): decide them too.
+                for topic, buf in self.reorder.items():
+                    for stamp, item in buf.drain():
+                        self._process(self.cameras[topic], stamp, item)
+            except KeyboardInterrupt:  # raised by a callback (on_frame) rather than a signal
+                status = "interrupted"
+            except Exception as exc:  # a bug or a runtime failure: keep what was written
+                status, error = "failed", f"{type(exc).__name__}: {bag_io.one_line(exc)}"
+                log.debug("replay failed", exc_info=True)
+            finally:
+                stop.closing()
+                wall = time.perf_counter() - start
+                bar.close()
+                for cam in self.cameras.values():
+                    self._diagnostics(cam, force=True)
+                writer.close()
+            if stop.requested:
+                status = "interrupted"
+            summary = self._summary(wall, status, error)
+            if self.opt.report:
+                from gapcam.replay.report import write_report
 
-            summary.report_dir = str(write_report(summary, self.collector, self.processor.classes))
-        if status == "interrupted":
+                summary.report_dir = str(
+                    write_report(summary, self.collector, self.processor.classes)
+                )
+        return self._outcome(summary)
+
+    def _stream(self, conns: list[Any], stop: _StopOnSignal) -> tuple[str, str | None]:
+        """Read, copy and process messages until the end, a signal, max_frames or a bad record."""
+        try:
+            for conn, bag_ts, raw in bag_io.iter_messages(self.reader, conns):
+                if conn.topic == self.gt_topic:
+                    self._ground_truth(conn, bag_ts, raw)
+                else:
+                    self._receive(conn, bag_ts, raw)
+                if stop.requested:
+                    return "interrupted", None
+                if self.opt.max_frames and self.frames >= self.opt.max_frames:
+                    break
+        except bag_io.BagCorruptError as exc:
+            return "truncated", str(exc)
+        return "complete", None
+
+    def _outcome(self, summary: ReplaySummary) -> ReplaySummary:
+        """The summary, or the one-line error that says what went wrong and what is kept."""
+        kept = f"{self.out_bag} is valid and holds those frames" + (
+            f", report in {summary.report_dir}" if summary.report_dir else ""
+        )
+        if summary.status == "interrupted":
             raise ReplayInterrupted(summary)
-        if status == "truncated":
+        if summary.status == "truncated":
             raise GapcamError(
                 f"{self.in_bag}: bag is truncated or corrupt after {summary.frames} frames "
-                f"({error}); {self.out_bag} is valid and holds those frames"
+                f"({summary.error}); {kept}"
+            )
+        if summary.status == "failed":
+            raise GapcamError(
+                f"replay of {self.in_bag} stopped after {summary.frames} frames by "
+                f"{summary.error}; {kept}"
+            )
+        if summary.frames == 0:
+            last = next((s.last_error for s in self.stats.values() if s.last_error), "")
+            raise GapcamError(
+                f"{self.in_bag}: no frame could be replayed ({summary.skipped} skipped"
+                + (f"; last: {last}" if last else "")
+                + "); check the camera topics and their encoding"
+                + (f"; report in {summary.report_dir}" if summary.report_dir else "")
             )
         return summary
 
@@ -253,7 +294,9 @@ class _Replay:
             return
         received = time.perf_counter()
         try:
-            image = messages.image_from_msg(cam.msgtype, msg, what=cam.topic)
+            image = messages.image_from_msg(
+                cam.msgtype, msg, what=cam.topic, max_pixels=self.opt.max_pixels
+            )
         except ImageDecodeError as exc:
             self._skip(cam, str(exc))
             return
@@ -415,14 +458,22 @@ class _Replay:
 class _StopOnSignal:
     """Ctrl-C / SIGTERM end the replay *between* messages, never inside a bag write.
 
-    A ``KeyboardInterrupt`` raised at an arbitrary bytecode can land between the storage write
-    and the message count of the writer, leaving ``metadata.yaml`` one message short. So the
-    first signal only sets a flag that the loop checks after each message; a second one raises
-    at once for the impatient. Only installed on the main thread (signals are delivered there).
+    A ``KeyboardInterrupt`` raised at an arbitrary bytecode can land inside a storage write or
+    ``writer.close()`` and leave a bag without ``metadata.yaml`` or an mcap without its footer.
+    So, from before the output bag is created until it is closed and the report written: the
+    first signal only sets a flag that the loop checks after each message (the frames already
+    read are still processed, then everything is closed); a second one is refused with a line
+    on stderr; a third forces the exit (the output may then be incomplete, as that line says).
+    Only installed on the main thread (signals are delivered there).
     """
+
+    #: Signals up to this count are absorbed; the next one raises ``KeyboardInterrupt``.
+    FORCE_AT = 3
 
     def __init__(self) -> None:
         self.requested = False
+        self.count = 0
+        self._closing = False
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopOnSignal:
@@ -431,18 +482,31 @@ class _StopOnSignal:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+    def closing(self) -> None:
+        """From now on only the output is being finished: say so if the user presses again."""
+        self._closing = True
 
-    def check(self) -> None:
-        if self.requested:
+    def _handle(self, signum: int, frame: object) -> None:
+        self.count += 1
+        self.requested = True
+        if self.count >= self.FORCE_AT:
             raise KeyboardInterrupt
+        if self.count == 2:
+            what = "closing the output bag" if self._closing else "finishing the frames in hand"
+            _say(
+                f"gapcam replay: {what} so that it stays readable; "
+                "press Ctrl-C once more to abandon it (the output may then be incomplete)"
+            )
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+def _say(line: str) -> None:
+    """One line on stderr from a signal handler (``os.write``: no buffered-I/O re-entry)."""
+    with contextlib.suppress(OSError):
+        os.write(2, (line + "\n").encode())
 
 
 def _progress(total: int, enabled: bool) -> Any:

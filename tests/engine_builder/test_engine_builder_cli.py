@@ -207,3 +207,26 @@ def test_calib_select_check_and_cpu_cache(capsys, tmp_path, image_folder, shippe
     assert parsed.version_code == 100300
     assert "image" in parsed.scales and "cam" in parsed.scales
     assert all(s > 0 for s in parsed.scales.values())
+
+
+@pytest.mark.parametrize("damage", ["truncated", "replaced", "missing"])
+def test_inspect_checks_the_plan_bytes_against_its_metadata(capsys, tmp_path, card, damage):
+    """No TensorRT needed: a plan whose bytes are not the ones built is reported, exit 1."""
+    plan = tmp_path / "lane_change.fp16.plan"
+    write_fake_plan(plan, card, payload=b"engine bytes " * 100)
+    code, out, _ = run(capsys, "inspect", plan)
+    assert "matches its .plan.json" in out
+    if damage == "truncated":
+        plan.write_bytes(plan.read_bytes()[:700])
+    elif damage == "replaced":
+        plan.write_bytes(b"another engine " * 100)
+    else:
+        plan.unlink()
+    code, out, err = run(capsys, "inspect", plan)
+    assert code == 1 and "precision      fp16" in out  # the metadata is still shown
+    line = one_line_error(err)
+    assert (
+        line.startswith(f"engine-builder: FAIL: {plan}:")
+        and "rebuild: engine-builder build" in line
+    )
+    assert ("missing" if damage == "missing" else "truncated, damaged or replaced") in line

@@ -12,7 +12,7 @@ from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from gapcam.errors import ImageDecodeError
-from gapcam.imageio import decode_image_bytes
+from gapcam.imageio import DEFAULT_MAX_PIXELS, decode_image_bytes
 from gapcam.ros_image import bgr_to_image_fields, image_to_bgr, mono8_to_image_fields
 from gapcam.stream import FrameOutput, decision_fields, roi_fields
 
@@ -21,12 +21,25 @@ def stamp_ns(header: Header) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
-def image_msg_to_bgr(msg: Image | CompressedImage) -> np.ndarray:
+def image_msg_to_bgr(
+    msg: Image | CompressedImage, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Pixels of a raw or compressed image message as BGR ``uint8``; :class:`ImageDecodeError`
-    for anything that cannot be read exactly (unknown encoding, truncated data, corrupt JPEG)."""
+    for anything that cannot be read exactly (unknown encoding, truncated data, corrupt JPEG,
+    more than ``max_pixels``)."""
     if isinstance(msg, CompressedImage):
-        return decode_image_bytes(memoryview(msg.data), what=f"compressed image ({msg.format!r})")
-    return image_to_bgr(msg.encoding, msg.width, msg.height, msg.step, msg.data, msg.is_bigendian)
+        return decode_image_bytes(
+            memoryview(msg.data), what=f"compressed image ({msg.format!r})", max_pixels=max_pixels
+        )
+    return image_to_bgr(
+        msg.encoding,
+        msg.width,
+        msg.height,
+        msg.step,
+        msg.data,
+        msg.is_bigendian,
+        max_pixels=max_pixels,
+    )
 
 
 def decision_msg(header: Header, out: FrameOutput, latency_ms: float) -> LaneChangeDecision:

@@ -212,7 +212,7 @@ class CamNode(Node):
             )
             return
         try:
-            image = convert.image_msg_to_bgr(msg)
+            image = convert.image_msg_to_bgr(msg, int(self._p["max_pixels"]))
         except ImageDecodeError as exc:
             self._stats.drop("decode_error", str(exc))
             self.get_logger().error(

@@ -15,6 +15,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 from gapcam.cam import DEFAULT_CAM_THRESHOLD
 from gapcam.decision import SmoothingConfig
+from gapcam.imageio import DEFAULT_MAX_PIXELS
 
 #: The core's defaults are the node's defaults (config/cam_node.yaml repeats them for operators;
 #: tests check that the two agree).
@@ -164,6 +165,14 @@ PARAMS: tuple[ParamSpec, ...] = (
         "Period of the /diagnostics status (rates, latency, drops, backend, last error).",
         range=(0.1, 60.0),
         read_only=True,
+    ),
+    ParamSpec(
+        "max_pixels",
+        DEFAULT_MAX_PIXELS,
+        "Frames claiming more pixels than this (JPEG/PNG header, raw width x height) are refused "
+        "before decoding and counted as decode errors: decompression bombs cost microseconds, "
+        "not seconds. Default 7680x4320 (8K).",
+        range=(1, 1 << 30),  # OpenCV refuses more than 2^30 pixels anyway
     ),
     ParamSpec(
         "error_throttle_s",
