@@ -294,7 +294,7 @@ def _startup_logger() -> RcutilsLogger:
     line says which one failed (``[rear_left.cam_node]``), not just ``[cam_node]``.
     """
     try:
-        probe = Node("cam_node")
+        probe = Node("cam_node", enable_rosout=False)  # the half-built node holds the rosout one
     except Exception:  # the context is already gone: the bare name still says what failed
         return get_logger("cam_node")
     logger = probe.get_logger()
@@ -328,6 +328,7 @@ def main(args: list[str] | None = None, stop: StopRequest | None = None) -> int:
         if not stop.requested:  # a stop during start-up fails whatever needed the context: fine
             raise
     finally:
+        stop.ignore()  # a second Ctrl-C (ros2 launch forwards one) must not interrupt this
         if node is not None:
             node.close()
             node.destroy_node()

@@ -7,7 +7,9 @@ import, the model load, ``destroy_node`` in a ``finally``): a traceback and exit
 ``ros2 launch`` reports as "process has died". So the first thing the executable does is install
 handlers that only record the request. ``rclpy.init`` installs its own handlers after ours and
 calls ours from them; they shut the ROS context down, ``rclpy.spin`` returns, and ``main()``
-cleans up and exits 0. A second signal during the clean-up is recorded too, and nothing else.
+cleans up and exits 0. The clean-up starts by ignoring both signals (:meth:`StopRequest.ignore`):
+a Python handler would be reset to the default action while the interpreter finalizes, and a
+second signal landing then would kill the process (exit -2 / -15) after a clean stop.
 
 No rclpy here: this module is imported before anything heavy.
 """
@@ -42,3 +44,12 @@ class StopRequest:
     @property
     def requested(self) -> bool:
         return self._event.is_set()
+
+    def ignore(self) -> None:
+        """From now on SIGINT/SIGTERM do nothing: the process is already on its way out.
+
+        ``SIG_IGN`` survives interpreter finalization (a Python handler does not) and rclpy's
+        ``try_shutdown`` keeps it when it takes its own handlers out of the chain.
+        """
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
