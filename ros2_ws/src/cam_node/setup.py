@@ -1,10 +1,17 @@
 """ament_python package ``cam_node``: the node, plus the repository's launch files, configs and
 shipped model installed to ``share/cam_node`` so that ``ros2 launch cam_node ...`` works.
 
-colcon (and pip) run this with the package directory as the working directory, so the paths are
-relative to it; the launch files and the model live at the repository's top level.
+colcon runs this with the package directory as the working directory (``--symlink-install``: its
+build directory, where colcon links every data file below), so every data file must be named by a
+path inside the package: ``launch`` and ``models`` here are symbolic links to the repository's
+top-level ``launch/`` and ``models/`` (a ``../../../launch`` path would make colcon create
+``launch/`` and ``models/`` beside the workspace). The package therefore builds from a clone of the
+whole repository only; ``ros2_ws/`` copied alone stops here with one line instead of installing
+a package without launch files or model.
 """
 
+import os
+import sys
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -12,16 +19,33 @@ from setuptools import find_packages, setup
 package_name = "cam_node"
 share = f"share/{package_name}"
 
+
+def required(*patterns: str) -> list[str]:
+    """The files matching ``patterns``; exit with one line when one of them matches nothing."""
+    found = []
+    for pattern in patterns:
+        matches = sorted(glob(pattern))
+        if not matches:
+            sys.exit(
+                f"cam_node setup.py: no {pattern} in {os.getcwd()}: the package builds from a clone"
+                " of the whole gapcam repository (launch/ and models/ are at its top level, linked"
+                " from ros2_ws/src/cam_node); put the clone in the workspace's src/, not ros2_ws/"
+                " alone"
+            )
+        found += matches
+    return found
+
+
 setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test"]),
     data_files=[
-        ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
-        (share, ["package.xml"]),
-        (f"{share}/config", sorted(glob("config/*.yaml") + glob("config/*.rviz"))),
-        (f"{share}/launch", sorted(glob("../../../launch/*.launch.py"))),
-        (f"{share}/models", sorted(glob("../../../models/lane_change.*"))),
+        ("share/ament_index/resource_index/packages", required(f"resource/{package_name}")),
+        (share, required("package.xml")),
+        (f"{share}/config", required("config/*.yaml", "config/*.rviz")),
+        (f"{share}/launch", required("launch/*.launch.py")),
+        (f"{share}/models", required("models/lane_change.onnx", "models/lane_change.json")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -29,5 +53,6 @@ setup(
     maintainer_email="gapcam-maintainers@example.com",
     description="Lane-change decision and CAM overlays from a camera topic (thin rclpy node).",
     license="Apache-2.0",
-    entry_points={"console_scripts": [f"cam_node = {package_name}.node:main"]},
+    # The executable ros2 launch runs: lib/cam_node/cam_node (setup.cfg puts scripts there).
+    entry_points={"console_scripts": [f"cam_node = {package_name}.__main__:main"]},
 )

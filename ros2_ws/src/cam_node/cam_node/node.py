@@ -19,6 +19,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from gapcam_msgs.msg import LaneChangeDecision
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
+from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -30,6 +31,7 @@ from cam_node.frames import LatestFrameSlot
 from cam_node.params import BY_NAME, PARAMS, descriptor
 from cam_node.paths import resolve_model
 from cam_node.qos import image_input_qos, output_qos
+from cam_node.shutdown import StopRequest
 from cam_node.stats import StreamStats
 from gapcam.backends.factory import tensorrt_available
 from gapcam.decision import SmoothingConfig
@@ -285,25 +287,54 @@ class CamNode(Node):
         self._proc.pipeline.backend.close()
 
 
-def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``cam_node`` executable; exits 2 with one line on a setup error."""
+def _startup_logger() -> RcutilsLogger:
+    """The logger the node would have had (``<namespace>.cam_node``), for errors before it exists.
+
+    A throw-away node picks up the same ``__ns``/``__node`` remaps, so with two cameras the FATAL
+    line says which one failed (``[rear_left.cam_node]``), not just ``[cam_node]``.
+    """
+    try:
+        probe = Node("cam_node", enable_rosout=False)  # the half-built node holds the rosout one
+    except Exception:  # the context is already gone: the bare name still says what failed
+        return get_logger("cam_node")
+    logger = probe.get_logger()
+    probe.destroy_node()
+    return logger
+
+
+def main(args: list[str] | None = None, stop: StopRequest | None = None) -> int:
+    """Run the node until SIGINT/SIGTERM; returns the exit code.
+
+    0 when stopped by a signal (at any point, any number of times: see :mod:`cam_node.shutdown`),
+    2 with one FATAL line when the node cannot start (bad parameter, missing model).
+    """
+    stop = stop if stop is not None else StopRequest().install()
+    # Installs rclpy's SIGINT/SIGTERM handlers, which shut the context down and then call `stop`'s.
     rclpy.init(args=args)  # not `with rclpy.init()`: that form is missing on Humble
     node = None
+    code = 0
     try:
-        try:
+        if not stop.requested:
             node = CamNode()
-        except (GapcamError, ValueError) as exc:  # bad parameter, missing model: one line
-            get_logger("cam_node").fatal(str(exc))
-            sys.exit(2)
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        if not stop.requested:
+            rclpy.spin(node)
+    except (GapcamError, ValueError) as exc:  # bad parameter, missing model: one line
+        if not stop.requested:
+            _startup_logger().fatal(str(exc))
+            code = 2
+    except ExternalShutdownException:
         pass
+    except Exception:
+        if not stop.requested:  # a stop during start-up fails whatever needed the context: fine
+            raise
     finally:
+        stop.ignore()  # a second Ctrl-C (ros2 launch forwards one) must not interrupt this
         if node is not None:
             node.close()
             node.destroy_node()
         rclpy.try_shutdown()
+    return code
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
