@@ -189,6 +189,54 @@ def _add_train_export_parsers(sub: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------- end of train / export
 
 
+# ---------------------------------------------------------------- frames (issue 11)
+def cmd_frames(a: argparse.Namespace) -> int:
+    from gapcam.frames import extract_frames
+
+    every = a.every
+    if every is None and a.count is None:
+        every = 15
+    res = extract_frames(
+        a.bags,
+        a.out,
+        every=every,
+        count=a.count,
+        topics=a.topics,
+        model=a.model,
+        backend=a.backend,
+        max_candidates=a.max_candidates,
+    )
+    folders = ", ".join(f"{k}: {v}" for k, v in sorted(res["frames"].items()))
+    sheets = f"; contact sheets {', '.join(res['sheets'])}" if res["sheets"] else ""
+    print(
+        f"wrote {sum(res['frames'].values())} frames to {a.out} ({folders}); {res['manifest']}{sheets}"
+    )
+    return 0
+
+
+def _add_frames_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "frames", help="camera frames from rosbag2 bags into an ImageFolder tree for labelling"
+    )
+    p.add_argument("bags", nargs="+", metavar="BAG")
+    p.add_argument("--out", required=True, help="output folder (ImageFolder layout)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--every", type=int, metavar="N", help="every N-th frame per camera (15)")
+    how.add_argument(
+        "--count", type=int, metavar="N", help="N diverse frames, near-duplicates removed"
+    )
+    p.add_argument("--topics", nargs="+", help="camera topics (default: every camera found)")
+    p.add_argument(
+        "--model", help="pre-sort into DIR/<predicted class>/ with a contact sheet per class"
+    )
+    p.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
+    p.add_argument("--max-candidates", type=int, default=2000, help="frames scanned for --count")
+    p.set_defaults(func=cmd_frames)
+
+
+# ---------------------------------------------------------------- end of frames
+
+
 def cmd_predict(a: argparse.Namespace) -> int:
     from gapcam.predict import predict
 
@@ -267,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data)
 
     _add_train_export_parsers(sub)
+    _add_frames_parser(sub)
 
     p = sub.add_parser("predict", help="classify images, write CAM overlays + predictions.jsonl")
     p.add_argument("inputs", nargs="+", help="image files or directories")

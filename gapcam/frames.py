@@ -204,7 +204,7 @@ def extract_frames(
                 r = pipe.analyze(image)
                 folder = r.raw_decision
                 rec["predicted"] = r.raw_decision
-                rec["probabilities"] = {k: round(v, 4) for k, v in r.probability_map.items()}
+                rec["probabilities"] = {k: round(v, 4) for k, v in r.probability_map().items()}
                 if len(sheets.setdefault(folder, [])) < sheet_size:
                     sheets[folder].append(
                         (pipe.render(image, r), f"{Path(topic).parent.name} {r.confidence:.2f}")
@@ -221,7 +221,7 @@ def extract_frames(
             f.write(json.dumps(rec) + "\n")
     sheet_files = []
     if sheets:
-        from gapcam.charts import contact_sheet
+        from gapcam.overlay import contact_sheet
 
         for cls, tiles in sorted(sheets.items()):
             p = out / f"contact_{cls}.png"
