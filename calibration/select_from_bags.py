@@ -9,9 +9,10 @@ How (two passes over the bags, bounded memory):
 
 1. *Spread over time*: every camera's frames are thinned to at most ``--max-candidates`` in total
    by a uniform stride over each camera's messages, so every part of every bag contributes.
-2. *Spread over conditions, no near-duplicates*: :func:`engine_builder.calibration_set.select_diverse`
-   (the engine builder's own selection: Lab thumbnail + HSV histogram features, near-duplicate
-   removal, farthest-point sampling) picks ``--count`` frames from small copies of the candidates.
+2. *Spread over conditions, no near-duplicates*: :func:`gapcam.frame_selection.select_diverse`
+   (Lab thumbnail + HSV histogram features, near-duplicate removal, farthest-point sampling)
+   picks ``--count`` frames from small copies of the candidates. Both steps are
+   :func:`gapcam.frames.diverse_candidates`, the same code as ``gapcam frames --count``.
 3. The chosen frames are written at full resolution - the original JPEG bytes of a compressed
    topic, lossless PNG for a raw one - with :func:`~engine_builder.calibration_set.write_manifest`
    (file sha256, the model's preprocessing, the selection method, the source bags and command),
@@ -25,13 +26,8 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import cv2
-import numpy as np
 
 from engine_builder.calibration_set import (
     DEDUP_THRESHOLD,
@@ -39,56 +35,17 @@ from engine_builder.calibration_set import (
     ImageEntry,
     ImageSet,
     load_image_set,
-    select_diverse,
     write_manifest,
 )
 from gapcam.errors import GapcamError
+from gapcam.frames import Candidate, diverse_candidates, frame_stem, iter_frames, write_frame
 from gapcam.model_card import InputSpec, load_card_for_onnx, sha256_file
 from gapcam.replay import bag_io
 from gapcam.replay.messages import image_from_msg
-from gapcam.replay.topics import find_ground_truth, select_cameras
+from gapcam.replay.topics import find_ground_truth
 from gapcam.shipped import default_model
 
 REPO = Path(__file__).resolve().parents[1]
-#: Width of the copies the selection features are computed from (frame_features works at 64x64).
-THUMB_WIDTH = 128
-
-
-@dataclass(frozen=True)
-class Candidate:
-    bag: int  #: index into the bag list
-    topic: str
-    stamp_ns: int
-    frame_id: str
-
-
-def _cameras(bag: Path, topics: Sequence[str] | None) -> list[Any]:
-    reader = bag_io.open_reader(bag)
-    try:
-        return select_cameras(bag_io.list_topics(reader), topics)
-    finally:
-        reader.close()
-
-
-def _frames(
-    bag: Path, topics: Sequence[str] | None, stride: int
-) -> Iterator[tuple[str, str, Any, int]]:
-    """(topic, msgtype, message, stamp) of every ``stride``-th frame of each camera of ``bag``."""
-    reader = bag_io.open_reader(bag)
-    try:
-        types = {c.topic: c.msgtype for c in select_cameras(bag_io.list_topics(reader), topics)}
-        store = bag_io.typestore()
-        seen = dict.fromkeys(types, 0)
-        conns = [c for c in reader.connections if c.topic in types]
-        for conn, ts, raw in bag_io.iter_messages(reader, conns):
-            k = seen[conn.topic]
-            seen[conn.topic] += 1
-            if k % stride:
-                continue
-            msg = store.deserialize_cdr(raw, types[conn.topic])
-            yield conn.topic, types[conn.topic], msg, bag_io.stamp_ns(msg.header) or ts
-    finally:
-        reader.close()
 
 
 def _truth(bag: Path) -> dict[tuple[str, int], str]:
@@ -124,43 +81,21 @@ def select_from_bags(
     command: str = "",
 ) -> ImageSet:
     """Choose ``count`` diverse frames from ``bags`` and write them with a manifest to ``out_dir``."""
-    if count <= 0:
-        raise GapcamError("--count must be positive")
     bags = [Path(b) for b in bags]
-    total = sum(c.count for bag in bags for c in _cameras(bag, topics))
-    stride = max(1, -(-total // max_candidates))  # the same stride for every camera and bag
-    candidates: list[Candidate] = []
-    thumbs: list[np.ndarray] = []
-    for b, bag in enumerate(bags):
-        for topic, msgtype, msg, stamp in _frames(bag, topics, stride):
-            try:
-                image = image_from_msg(msgtype, msg, what=topic)
-            except GapcamError:
-                continue  # a broken frame is no calibration material
-            h, w = image.shape[:2]
-            size = (THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w)))
-            thumbs.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
-            candidates.append(Candidate(b, topic, stamp, msg.header.frame_id))
-    if not candidates:
-        raise GapcamError("no decodable camera frames in " + ", ".join(map(str, bags)))
-    selection = select_diverse(thumbs, count, dedup_threshold=dedup_threshold)
-    del thumbs
-    chosen = sorted(selection.indices, key=lambda i: (candidates[i].bag, candidates[i].stamp_ns))
-    entries = _write_images(bags, [candidates[i] for i in chosen], Path(out_dir) / IMAGES_DIR)
+    chosen, _, selection = diverse_candidates(
+        bags, topics, count, max_candidates=max_candidates, dedup_threshold=dedup_threshold
+    )
+    entries = _write_images(bags, chosen, Path(out_dir) / IMAGES_DIR)
     manifest = write_manifest(
         Path(out_dir),
         entries,
         spec,
         name=name or Path(out_dir).name,
-        selection={
-            **selection.method,
-            "temporal_thinning": f"every {stride}. frame of each camera (<= {max_candidates})",
-            "frames_in_bags": total,
-        },
+        selection=selection,
         source={
             "kind": "rosbag2",
             "bags": [str(b) for b in bags],
-            "topics": sorted({candidates[i].topic for i in chosen}),
+            "topics": sorted({c.topic for c in chosen}),
             "command": command,
         },
         description="INT8 calibration frames selected from rosbag2 recordings",
@@ -181,18 +116,12 @@ def _write_images(bags: list[Path], chosen: list[Candidate], images: Path) -> li
     for b, keys in wanted.items():
         truth = _truth(bags[b])
         topics = sorted({t for t, _ in keys})
-        for topic, msgtype, msg, stamp in _frames(bags[b], topics, 1):
+        for topic, msgtype, msg, stamp in iter_frames(bags[b], topics, 1):
             c = keys.get((topic, stamp))
             if c is None or c in entries:
                 continue
-            slug = topic.strip("/").replace("/", "_")
-            stem = f"bag{b}_{slug}_{stamp}"
-            if msgtype == bag_io.COMPRESSED_IMAGE and bytes(msg.data[:2]) == b"\xff\xd8":
-                path = images / f"{stem}.jpg"
-                path.write_bytes(bytes(msg.data))  # the recorded bytes, not a re-encoding
-            else:
-                path = images / f"{stem}.png"
-                cv2.imwrite(str(path), image_from_msg(msgtype, msg, what=topic))
+            image = image_from_msg(msgtype, msg, what=topic)
+            path = write_frame(images, frame_stem(b, topic, stamp), msgtype, msg, image)
             label = truth.get((c.frame_id, stamp))
             entries[c] = ImageEntry(path.name, sha256_file(path), label)
     return [entries[c] for c in chosen if c in entries]

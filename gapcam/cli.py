@@ -38,29 +38,205 @@ def cmd_data(a: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- train / export (issue 11)
+def _floats3(text: str, flag: str) -> tuple[float, float, float]:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 3:
+        raise GapcamError(f"{flag} needs three comma-separated numbers r,g,b (got {text!r})")
+    return vals  # type: ignore[return-value]
+
+
+def _input_spec(a: argparse.Namespace, base):  # noqa: ANN001, ANN202 - InputSpec, lazily imported
+    """``base`` with the --input-size/--mean/--std/--color-order flags applied."""
+    import dataclasses
+
+    changes: dict = {}
+    if a.input_size is not None:
+        w, _, h = a.input_size.lower().partition("x")
+        try:
+            changes["width"], changes["height"] = int(w), int(h or w)
+        except ValueError:
+            raise GapcamError(f"--input-size takes N or WxH (got {a.input_size!r})") from None
+        if min(changes["width"], changes["height"]) < 8:
+            raise GapcamError("--input-size must be at least 8 pixels")
+    if a.mean is not None:
+        changes["mean"] = _floats3(a.mean, "--mean")
+    if a.std is not None:
+        changes["std"] = _floats3(a.std, "--std")
+        if min(changes["std"]) <= 0:
+            raise GapcamError("--std values must be > 0")
+    if a.color_order is not None:
+        changes["color_order"] = a.color_order
+    return dataclasses.replace(base, **changes)
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     _need_torch()
+    from gapcam.training.architectures import default_input
     from gapcam.training.train import TrainConfig, train
 
     cfg = TrainConfig(
-        epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, threads=a.threads
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr if a.lr is not None else (1e-3 if a.pretrained and a.freeze is None else 3e-3),
+        seed=a.seed,
+        threads=a.threads,
+        arch=a.arch,
+        pretrained=a.pretrained,
+        trainable_blocks=a.freeze,
     )
-    report = train(a.data, a.out, cfg)
+    spec = _input_spec(a, default_input(a.arch, a.pretrained))
+    report = train(
+        a.data, a.out, cfg, spec, name=a.name or "lane_change", fallback_class=a.fallback_class
+    )
     print(
         f"saved {a.out}: val accuracy {report['val_accuracy']:.4f} "
         f"({report['val_images']} images), {report['wall_time_s']} s"
     )
+    if a.export:
+        card = _export(a, a.out, a.export)
+        print(f"wrote {a.export} and its card ({card.model_id}); self-checks passed")
     return 0
+
+
+def _export(a: argparse.Namespace, checkpoint: str, out: str, with_features: bool = True):  # noqa: ANN202
+    from gapcam.training.export import export_onnx
+
+    metrics = json.loads(Path(a.metrics).read_text()) if getattr(a, "metrics", None) else None
+    return export_onnx(
+        checkpoint,
+        out,
+        with_features=with_features,
+        metrics=metrics,
+        name=a.name,
+        fallback_class=a.fallback_class,
+    )
 
 
 def cmd_export(a: argparse.Namespace) -> int:
     _need_torch()
-    from gapcam.training.export import export_onnx
+    from gapcam.training.export import export_onnx, load_checkpoint
 
+    spec = None
+    if any(v is not None for v in (a.input_size, a.mean, a.std, a.color_order)):
+        _, ckpt = load_checkpoint(a.checkpoint)
+        from gapcam.training.export import _spec_from
+
+        spec = _input_spec(a, _spec_from(ckpt["input"]))
+    if a.metrics and not Path(a.metrics).is_file():
+        raise GapcamError(f"{a.metrics}: metrics file not found")
     metrics = json.loads(Path(a.metrics).read_text()) if a.metrics else None
-    card = export_onnx(a.checkpoint, a.out, with_features=not a.no_features, metrics=metrics)
+    card = export_onnx(
+        a.checkpoint,
+        a.out,
+        with_features=not a.no_features,
+        metrics=metrics,
+        name=a.name,
+        fallback_class=a.fallback_class,
+        spec=spec,
+    )
     print(f"wrote {a.out} and its card ({card.model_id}); self-checks passed")
     return 0
+
+
+def _preprocessing_args(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--input-size", help=f"N or WxH in pixels ({what})")
+    p.add_argument("--mean", help="r,g,b as fractions of 255 (e.g. 0.485,0.456,0.406)")
+    p.add_argument("--std", help="r,g,b as fractions of 255 (e.g. 0.229,0.224,0.225)")
+    p.add_argument("--color-order", choices=("RGB", "BGR"))
+    p.add_argument("--name", help="model name in the card (default: lane_change)")
+    p.add_argument(
+        "--fallback-class",
+        help="class published when confidence is low (default: none, the top-1 is published)",
+    )
+
+
+def _add_train_export_parsers(sub: argparse._SubParsersAction) -> None:
+    from gapcam.training_options import ARCHITECTURES
+
+    p = sub.add_parser("train", help="train a GAP classifier on an ImageFolder (seeded)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True, help="checkpoint path (.pt)")
+    p.add_argument("--arch", choices=ARCHITECTURES, default="small")
+    p.add_argument(
+        "--pretrained", action="store_true", help="start from ImageNet weights (efficientnet_lite0)"
+    )
+    p.add_argument(
+        "--freeze",
+        type=int,
+        metavar="N",
+        help="train only the last N blocks + head (efficientnet_lite0; 0 = head only)",
+    )
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, help="peak learning rate (default 3e-3; 1e-3 fine-tuning)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--export", metavar="ONNX", help="also export to this ONNX (+ card) at the end")
+    _preprocessing_args(p, "default: 128 small, 224 efficientnet_lite0")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX + model card (with self-checks)")
+    p.add_argument("checkpoint")
+    p.add_argument("--out", required=True, help="ONNX path; the card is written beside it")
+    p.add_argument("--no-features", action="store_true", help="omit the 'features' output")
+    p.add_argument("--metrics", help="metrics.json from `gapcam evaluate` to record in the card")
+    _preprocessing_args(p, "default: as trained")
+    p.set_defaults(func=cmd_export)
+
+
+# ---------------------------------------------------------------- end of train / export
+
+
+# ---------------------------------------------------------------- frames (issue 11)
+def cmd_frames(a: argparse.Namespace) -> int:
+    from gapcam.frames import extract_frames
+
+    every = a.every
+    if every is None and a.count is None:
+        every = 15
+    res = extract_frames(
+        a.bags,
+        a.out,
+        every=every,
+        count=a.count,
+        topics=a.topics,
+        model=a.model,
+        backend=a.backend,
+        max_candidates=a.max_candidates,
+    )
+    folders = ", ".join(f"{k}: {v}" for k, v in sorted(res["frames"].items()))
+    sheets = f"; contact sheets {', '.join(res['sheets'])}" if res["sheets"] else ""
+    print(
+        f"wrote {sum(res['frames'].values())} frames to {a.out} ({folders}); {res['manifest']}{sheets}"
+    )
+    return 0
+
+
+def _add_frames_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "frames", help="camera frames from rosbag2 bags into an ImageFolder tree for labelling"
+    )
+    p.add_argument("bags", nargs="+", metavar="BAG")
+    p.add_argument("--out", required=True, help="output folder (ImageFolder layout)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--every", type=int, metavar="N", help="every N-th frame per camera (15)")
+    how.add_argument(
+        "--count", type=int, metavar="N", help="N diverse frames, near-duplicates removed"
+    )
+    p.add_argument("--topics", nargs="+", help="camera topics (default: every camera found)")
+    p.add_argument(
+        "--model", help="pre-sort into DIR/<predicted class>/ with a contact sheet per class"
+    )
+    p.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
+    p.add_argument("--max-candidates", type=int, default=2000, help="frames scanned for --count")
+    p.set_defaults(func=cmd_frames)
+
+
+# ---------------------------------------------------------------- end of frames
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
@@ -141,22 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("train", help="train the reference network on an ImageFolder")
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True, help="checkpoint path (.pt)")
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("export", help="export a checkpoint to ONNX + model card (with self-checks)")
-    p.add_argument("checkpoint")
-    p.add_argument("--out", required=True, help="ONNX path; the card is written beside it")
-    p.add_argument("--no-features", action="store_true", help="omit the 'features' output")
-    p.add_argument("--metrics", help="metrics.json from `gapcam evaluate` to record in the card")
-    p.set_defaults(func=cmd_export)
+    _add_train_export_parsers(sub)
+    _add_frames_parser(sub)
 
     p = sub.add_parser("predict", help="classify images, write CAM overlays + predictions.jsonl")
     p.add_argument("inputs", nargs="+", help="image files or directories")

@@ -68,6 +68,10 @@ class ModelCard:
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    #: Class published when confidence is low (``None``: the raw top-1 is published).
+    fallback_class: str | None = None
+    #: CAM box threshold (fraction of the map's maximum) chosen for this model at export.
+    cam_threshold: float | None = None
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self) -> None:
@@ -125,6 +129,8 @@ class ModelCard:
                 provenance=dict(data.get("provenance", {})),
                 metrics=dict(data.get("metrics", {})),
                 schema_version=version,
+                fallback_class=data.get("fallback_class"),
+                cam_threshold=data.get("cam_threshold"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelContractError(

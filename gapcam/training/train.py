@@ -1,4 +1,4 @@
-"""Seeded training of :class:`~gapcam.training.network.LaneChangeNet` on an ImageFolder.
+"""Seeded training of a GAP classifier (``--arch small|efficientnet_lite0``) on an ImageFolder.
 
 Images go through the runtime's own preprocessing (:func:`gapcam.dataset.load_resized` then
 :func:`gapcam.preprocess.normalize`), so there is no second, subtly different pipeline.
@@ -13,6 +13,12 @@ mass inside that box (``-log(sum_{cells in box} softmax_xy(M_c))``) and its min-
 map to match the box (binary cross-entropy), weighted by ``cam_loss_weight``. The head stays GAP + one linear layer, so the CAM is as exact as before;
 only where the evidence sits changes. Images without a box (other classes, user data) are
 trained on labels alone.
+
+Frozen trunk (``trainable_blocks``, ``gapcam train --freeze N``): only the last N blocks of the
+pretrained EfficientNet-Lite0, its head convolution and the linear layer learn. The frozen part
+is then a fixed function of the image, so its output is computed once per image (float16, in
+memory) and every epoch trains on it: on 2 CPU cores this is what makes fine-tuning feasible.
+The price is no pixel augmentation in that mode (the cached maps are of the unaugmented images).
 """
 
 from __future__ import annotations
@@ -29,9 +35,14 @@ import torch.nn.functional as F  # noqa: N812
 from tqdm import tqdm
 
 from gapcam.dataset import load_resized, scan_folder
+from gapcam.errors import GapcamError
 from gapcam.model_card import InputSpec
 from gapcam.preprocess import normalize
-from gapcam.training.network import DEFAULT_WIDTHS, LaneChangeNet
+from gapcam.training.architectures import build_network
+from gapcam.training.network import DEFAULT_WIDTHS
+
+#: Marks a checkpoint written by this module (export refuses anything else in one line).
+CHECKPOINT_FORMAT = "gapcam-checkpoint-1"
 
 
 @dataclass
@@ -45,6 +56,12 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     widths: tuple[int, ...] = DEFAULT_WIDTHS
+    #: ``small`` (from scratch) or ``efficientnet_lite0``.
+    arch: str = "small"
+    #: Start from ImageNet weights (efficientnet_lite0 only).
+    pretrained: bool = False
+    #: Train only the last N blocks (+ head conv + linear); ``None`` trains everything.
+    trainable_blocks: int | None = None
     #: Weight of the box-guided CAM loss (0 = labels only); used where boxes exist.
     cam_loss_weight: float = 0.5
     #: Weight of the extent term inside the CAM loss, relative to the mass term.
@@ -115,6 +132,9 @@ def train(
     config: TrainConfig | None = None,
     spec: InputSpec | None = None,
     progress: bool = True,
+    *,
+    name: str = "lane_change",
+    fallback_class: str | None = None,
 ) -> dict:
     """Train and save a checkpoint (``.pt``) with weights, classes, input spec and report.
 
@@ -129,21 +149,48 @@ def train(
 
     folder = scan_folder(data_dir)
     classes = folder.classes
+    if len(classes) < 2:
+        raise GapcamError(f"{data_dir}: training needs at least 2 class folders, found {classes}")
+    if fallback_class is not None and fallback_class not in classes:
+        raise GapcamError(
+            f"--fallback-class {fallback_class!r} is not one of the class folders {list(classes)}"
+        )
     images = load_resized(folder, spec, progress=progress)
     targets = folder.targets()
     order = rng.permutation(len(images))
     n_val = max(1, int(round(len(images) * cfg.val_fraction)))
     val_idx, train_idx = order[:n_val], order[n_val:]
+    if len(train_idx) == 0:
+        raise GapcamError(f"{data_dir}: too few images to hold out a validation set")
 
-    net = LaneChangeNet(len(classes), cfg.widths)
+    net = build_network(cfg.arch, len(classes), spec, pretrained=cfg.pretrained, widths=cfg.widths)
+    cached = None
+    if cfg.trainable_blocks is not None:
+        if not hasattr(net, "freeze"):
+            raise GapcamError("--freeze exists only for --arch efficientnet_lite0")
+        net.freeze(cfg.trainable_blocks)
+        cached = _frozen_outputs(net, images, spec, progress)
     grid = (spec.height // net.feature_stride, spec.width // net.feature_stride)
     masks, has_box = box_masks(folder.samples, grid)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=total, pct_start=0.15
     )
+
+    def forward(idx: np.ndarray, augment: bool) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        if cached is not None:
+            f = net.trunk_trainable(cached[torch.from_numpy(idx)].float())
+            logits, cam, _ = net.cam_from_features(f)
+            return logits, cam, np.zeros(len(idx), bool)
+        if augment:
+            batch, flipped = _augment(images[idx], rng)
+        else:
+            batch, flipped = images[idx], np.zeros(len(idx), bool)
+        logits, cam, _ = net.forward_cam(torch.from_numpy(normalize(batch, spec)))
+        return logits, cam, flipped
 
     history = []
     bar = tqdm(total=total, desc="train", disable=not progress, unit="step")
@@ -153,10 +200,8 @@ def train(
         loss_sum = correct = seen = 0
         for s in range(0, len(perm), cfg.batch_size):
             idx = perm[s : s + cfg.batch_size]
-            batch, flipped = _augment(images[idx], rng)
-            x = torch.from_numpy(normalize(batch, spec))
+            logits, cam, flipped = forward(idx, augment=True)
             y = torch.from_numpy(targets[idx])
-            logits, cam, _ = net.forward_cam(x)
             loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
             boxed = has_box[idx]
             if cfg.cam_loss_weight > 0 and boxed.any():
@@ -177,22 +222,25 @@ def train(
             bar.set_postfix(
                 epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}"
             )
-        val_acc, _ = _evaluate(net, images[val_idx], targets[val_idx], spec)
+        val_acc, pred = _evaluate(forward, net, val_idx, targets[val_idx])
+        recall = _recalls(targets[val_idx], pred, classes)
         history.append(
             {
                 "epoch": epoch + 1,
                 "loss": loss_sum / seen,
                 "train_acc": correct / seen,
                 "val_acc": val_acc,
+                "val_recall": recall,
             }
         )
         bar.write(
             f"epoch {epoch + 1}/{cfg.epochs}: loss {loss_sum / seen:.4f} "
-            f"train acc {correct / seen:.4f} val acc {val_acc:.4f}"
+            f"train acc {correct / seen:.4f} val acc {val_acc:.4f} | recall "
+            + " ".join(f"{c} {r:.3f}" for c, r in recall.items())
         )
     bar.close()
 
-    val_acc, pred = _evaluate(net, images[val_idx], targets[val_idx], spec)
+    val_acc, pred = _evaluate(forward, net, val_idx, targets[val_idx])
     report = {
         "val_accuracy": val_acc,
         "val_confusion": _confusion(targets[val_idx], pred, len(classes)).tolist(),
@@ -209,10 +257,16 @@ def train(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
         {
+            "format": CHECKPOINT_FORMAT,
             "state_dict": net.state_dict(),
             "classes": list(classes),
+            "arch": cfg.arch,
+            "pretrained": cfg.pretrained,
+            "trainable_blocks": cfg.trainable_blocks,
             "widths": list(cfg.widths),
             "input": asdict(spec),
+            "name": name,
+            "fallback_class": fallback_class,
             "report": report,
         },
         out_path,
@@ -221,14 +275,70 @@ def train(
     return report
 
 
+class _FrozenTrunk(torch.nn.Module):
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.trunk_frozen(x)
+
+
+@torch.no_grad()
+def _frozen_outputs(net, images: np.ndarray, spec: InputSpec, progress: bool) -> torch.Tensor:  # noqa: ANN001
+    """The frozen trunk's output for every image, once (float16 to halve the memory).
+
+    Computed with ONNX Runtime on a temporary export of the frozen part: PyTorch's CPU depthwise
+    convolutions are several times slower, and this is the bulk of the work.
+    """
+    import tempfile
+    import warnings
+
+    import onnxruntime as ort
+
+    net.eval()
+    x0 = torch.from_numpy(normalize(images[:1], spec))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "trunk.onnx")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _FrozenTrunk(net),
+                (x0,),
+                path,
+                opset_version=17,
+                dynamo=False,
+                input_names=["x"],
+                output_names=["f"],
+                dynamic_axes={"x": {0: "n"}, "f": {0: "n"}},
+            )
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = torch.get_num_threads()
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        out = []
+        for s in tqdm(
+            range(0, len(images), 32), desc="frozen trunk", disable=not progress, unit="batch"
+        ):
+            f = sess.run(None, {"x": normalize(images[s : s + 32], spec)})[0]
+            out.append(torch.from_numpy(f).half())
+    return torch.cat(out)
+
+
+def _recalls(y: np.ndarray, p: np.ndarray, classes: tuple[str, ...]) -> dict[str, float]:
+    return {
+        c: float((p[y == i] == i).mean()) if (y == i).any() else float("nan")
+        for i, c in enumerate(classes)
+    }
+
+
 @torch.no_grad()
 def _evaluate(
-    net: LaneChangeNet, images: np.ndarray, targets: np.ndarray, spec: InputSpec, batch: int = 256
-) -> tuple[float, np.ndarray]:
+    forward, net, idx: np.ndarray, targets: np.ndarray, batch: int = 256
+) -> tuple[float, np.ndarray]:  # noqa: ANN001
     net.eval()
-    preds = []
-    for s in range(0, len(images), batch):
-        x = torch.from_numpy(normalize(images[s : s + batch], spec))
-        preds.append(net(x).argmax(1).numpy())
+    preds = [
+        forward(idx[s : s + batch], augment=False)[0].argmax(1).numpy()
+        for s in range(0, len(idx), batch)
+    ]
     pred = np.concatenate(preds)
     return float((pred == targets).mean()), pred

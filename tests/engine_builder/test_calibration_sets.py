@@ -11,6 +11,7 @@ import pytest
 
 from engine_builder import calibration_set as cs
 from engine_builder.errors import EngineBuilderError
+from gapcam.errors import GapcamError
 
 
 def test_manifest_lists_files_with_sha256_preprocessing_and_selection(calib_set, card):
@@ -91,7 +92,7 @@ def test_selection_accepts_paths_and_covers_extremes(image_folder):
     paths = sorted(image_folder.rglob("*.png"))[:30]
     sel = cs.select_diverse(paths, 10, dedup_threshold=0.0)
     assert len(set(sel.indices)) == 10 and not sel.duplicates
-    with pytest.raises(EngineBuilderError):
+    with pytest.raises(GapcamError, match="count must be positive"):
         cs.select_diverse(paths, 0)
 
 
