@@ -1,6 +1,6 @@
 """Fixtures of the fleet tests: a folder of small real bags (one corrupt), `gapcam replay`'s own
-output for each good bag as the reference, a local Ray (2 CPUs, loopback only) started once per
-session, and the shipped model quantised to Q/DQ INT8 once."""
+output for each good bag as the reference, and the shipped model quantised to Q/DQ INT8 once.
+The local Ray lives in test_fleet_ray.py (started once, stopped when its tests are done)."""
 
 from __future__ import annotations
 
@@ -42,28 +42,6 @@ def reference(bag_folder, tmp_path_factory) -> dict[str, Path]:
         assert main(["replay", str(bag_folder / name), "--out", str(out / name)]) == 0
         refs[name] = out / name
     return refs
-
-
-@pytest.fixture(scope="session")
-def local_ray():
-    """A local Ray for the session: 2 CPUs, no dashboard, every process on 127.0.0.1.
-
-    The environment is set before Ray is imported (Ray reads it at import): no usage statistics
-    are sent and Ray's single-machine mode binds to the loopback address.
-    """
-    from gapcam.fleet.ray_runner import LOCAL_RAY_ENV
-
-    for k, v in LOCAL_RAY_ENV.items():
-        os.environ.setdefault(k, v)
-    ray = pytest.importorskip("ray", reason="Ray is the optional 'fleet' extra (dev installs it)")
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        object_store_memory=128 * 1024 * 1024,
-    )
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from gapcam.replay import bag_io
@@ -43,3 +44,25 @@ def _plain(v: object) -> object:
     if isinstance(v, list | tuple):
         return tuple(_plain(x) for x in v)
     return v
+
+
+def assert_same_as_replay(out: Path, reference: dict[str, Path]) -> None:
+    for name, ref in reference.items():
+        got = out / name / "replay"
+        assert decisions(got) == decisions(ref), name
+        assert topic_counts(got) == topic_counts(ref), name
+        assert (out / name / "replay_report" / "report.md").is_file()
+
+
+def summary_of(out: Path) -> dict:
+    return json.loads((out / "fleet_summary.json").read_text())
+
+
+def labels(bag) -> dict[tuple[str, int], tuple[str, int]]:
+    """(decision topic, stamp) -> (published label, raw class index) of an output bag."""
+    out = {}
+    for topic, msgs in decisions(bag).items():
+        for ts, fields in msgs:
+            f = dict(fields)
+            out[(topic, ts)] = (f["decision_label"], f["raw_decision"])
+    return out

@@ -1,41 +1,26 @@
-"""``gapcam fleet`` on real bags: output identical to ``gapcam replay`` bag by bag (local worker
-processes and a local Ray), a corrupt bag reported without stopping the others, resume, a dead
-worker's bag retried, and Ctrl-C leaving valid output."""
+"""``gapcam fleet`` on real bags with local worker processes: output identical to ``gapcam replay``
+bag by bag, a corrupt bag reported without stopping the others, resume, a dead worker's bag
+retried, and Ctrl-C leaving valid output. (Ray: test_fleet_ray.py.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import cv2
 import pytest
 from conftest import GOOD
-from fleet_helpers import decisions, topic_counts
+from fleet_helpers import assert_same_as_replay, decisions, summary_of
 
 from gapcam.cli import main
 from gapcam.fleet.inputs import name_bags
-from gapcam.fleet.layout import MARKER, REPORT_MD, SUMMARY_JSON, TaskDir
+from gapcam.fleet.layout import MARKER, TaskDir
 from gapcam.fleet.local_runner import LocalRunner
 from gapcam.fleet.models import ModelSource
 from gapcam.fleet.task import BagTask
 from gapcam.replay.replay import ReplayOptions
-
-
-def _assert_same_as_replay(out: Path, reference: dict[str, Path]) -> None:
-    for name, ref in reference.items():
-        got = out / name / "replay"
-        assert decisions(got) == decisions(ref), name
-        assert topic_counts(got) == topic_counts(ref), name
-        assert (out / name / "replay_report" / "report.md").is_file()
-
-
-def _summary(out: Path) -> dict:
-    return json.loads((out / SUMMARY_JSON).read_text())
 
 
 def test_importing_the_fleet_package_does_not_import_ray():
@@ -47,49 +32,23 @@ def test_importing_the_fleet_package_does_not_import_ray():
     assert out.stdout.strip() == "False"
 
 
-def test_ray_fleet_equals_replay_and_names_the_corrupt_bag(
-    local_ray, bag_folder, reference, tmp_path, capsys
-):
-    out = tmp_path / "fleet"
-    code = main(["fleet", str(bag_folder), "--out", str(out), "--no-progress", "--ray"])
-    assert code == 1  # only because of the corrupt bag
-    _assert_same_as_replay(out, reference)
-    s = _summary(out)
-    assert s["runner"].startswith("Ray tasks")
-    by_name = {b["name"]: b for b in s["bags"]}
-    assert [b["name"] for b in s["bags"]][0] == "corrupt"  # worst first
-    assert by_name["corrupt"]["status"] == "failed"
-    assert "cannot open bag" in by_name["corrupt"]["reason"]
-    assert all(by_name[n]["status"] == "ok" for n in GOOD)
-    assert s["totals"]["failed"] == 1 and s["totals"]["ok"] == 3
-    assert s["totals"]["frames"] == sum(sum(topic_counts(reference[n]).get(t, 0) for t in (
-        "/rear_left/cam_node/decision", "/rear_right/cam_node/decision")) for n in GOOD)  # fmt: skip
-    # the workers ran in Ray's processes, not in this one
-    assert all(by_name[n]["worker"].split(":")[1] != str(os.getpid()) for n in GOOD)
-    report = (out / REPORT_MD).read_text()
-    assert "`corrupt`" in report and "cannot open bag" in report
-    overview = cv2.imread(str(out / "fleet_overview.png"))
-    assert overview is not None and overview.shape[0] > 4 * 20  # a line per bag
-    assert "failed: corrupt" in capsys.readouterr().err
-
-
 def test_local_fleet_resumes_and_force_redoes(bag_folder, reference, tmp_path):
     out = tmp_path / "fleet"
     args = ["fleet", str(bag_folder), "--out", str(out), "--no-progress", "--workers", "2"]
     assert main(args) == 1
-    _assert_same_as_replay(out, reference)
+    assert_same_as_replay(out, reference)
     markers = {n: (out / n / MARKER).stat().st_mtime_ns for n in GOOD}
-    first = {b["name"]: b for b in _summary(out)["bags"]}
+    first = {b["name"]: b for b in summary_of(out)["bags"]}
     assert {b["status"] for n, b in first.items() if n in GOOD} == {"ok"}
     assert not any(b["reused"] for b in first.values())
 
     # second run: complete bags are skipped, the corrupt one is tried again and fails again
     assert main(args) == 1
-    second = {b["name"]: b for b in _summary(out)["bags"]}
+    second = {b["name"]: b for b in summary_of(out)["bags"]}
     assert all(second[n]["reused"] and second[n]["status"] == "ok" for n in GOOD)
     assert second["corrupt"]["status"] == "failed" and not second["corrupt"]["reused"]
     assert {n: (out / n / MARKER).stat().st_mtime_ns for n in GOOD} == markers
-    assert _summary(out)["totals"]["replayed_frames"] == 0
+    assert summary_of(out)["totals"]["replayed_frames"] == 0
 
     # only good bags (a list file): exit 0; --force replays them again, same result
     listing = tmp_path / "good.txt"
@@ -98,7 +57,7 @@ def test_local_fleet_resumes_and_force_redoes(bag_folder, reference, tmp_path):
     assert main(good) == 0
     assert main([*good, "--force", "--workers", "1"]) == 0
     assert all((out / n / MARKER).stat().st_mtime_ns > markers[n] for n in GOOD)
-    _assert_same_as_replay(out, reference)
+    assert_same_as_replay(out, reference)
 
 
 def test_a_bag_complete_with_another_model_is_not_mixed_in(
@@ -171,7 +130,7 @@ def test_ctrl_c_leaves_finished_bags_valid_and_a_rerun_resumes(tmp_path, bag_fol
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
-    s = {b["name"]: b for b in _summary(out)["bags"]}
+    s = {b["name"]: b for b in summary_of(out)["bags"]}
     assert s[GOOD[0]]["status"] == "ok"
     assert s["long"]["status"] == "interrupted"
     # the interrupted bag's partial output is a valid bag that holds what was replayed
@@ -179,5 +138,5 @@ def test_ctrl_c_leaves_finished_bags_valid_and_a_rerun_resumes(tmp_path, bag_fol
     assert sum(len(v) for v in partial.values()) == s["long"]["frames"] < 320
     # a rerun replays only the unfinished bag
     assert main(["fleet", str(listing), "--out", str(out), "--no-progress", "--workers", "1"]) == 0
-    s = {b["name"]: b for b in _summary(out)["bags"]}
+    s = {b["name"]: b for b in summary_of(out)["bags"]}
     assert s[GOOD[0]]["reused"] and not s["long"]["reused"] and s["long"]["frames"] == 320
