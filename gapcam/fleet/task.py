@@ -107,7 +107,8 @@ def run_task(
     except GapcamError as exc:
         counter.flush()
         partial = _partial_summary(tdir)
-        status = "truncated" if partial and partial.get("frames") else "failed"
+        # replay keeps what it wrote: a truncated bag's valid part is reported with its frames
+        status = "truncated" if partial and partial.get("status") == "truncated" else "failed"
         return _result(task, model.sha256, status, str(exc), partial, start)
     except Exception as exc:  # a bug or an unforeseen library error: report it, go on
         counter.flush()

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fleet_helpers import GOOD
 
 from gapcam.cli import main
 from gapcam.replay.make_bag import make_bag
@@ -16,7 +17,6 @@ from gapcam.replay.make_bag import make_bag
 #: Tiny bags: 2 sequences x FRAMES frames x 2 cameras each; the decision logic is the same.
 SIZE = (160, 120)
 FRAMES = 6
-GOOD = ("drive_a", "drive_b", "drive_c")
 
 
 @pytest.fixture(scope="session")

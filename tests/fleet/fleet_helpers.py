@@ -7,6 +7,9 @@ from pathlib import Path
 
 from gapcam.replay import bag_io
 
+#: The good bags of the ``bag_folder`` fixture (conftest.py); the folder also holds ``corrupt``.
+GOOD = ("drive_a", "drive_b", "drive_c")
+
 
 def decisions(bag: Path) -> dict[str, list[tuple]]:
     """decision topic -> [(bag time, every LaneChangeDecision field but latency_ms)]."""

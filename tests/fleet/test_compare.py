@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import GOOD
+from fleet_helpers import GOOD
 
 from gapcam.cli import main
 

@@ -11,8 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import GOOD
-from fleet_helpers import assert_same_as_replay, decisions, summary_of
+from fleet_helpers import GOOD, assert_same_as_replay, decisions, summary_of
 
 from gapcam.cli import main
 from gapcam.fleet.inputs import name_bags

@@ -9,8 +9,7 @@ import os
 
 import cv2
 import pytest
-from conftest import GOOD
-from fleet_helpers import assert_same_as_replay, labels, summary_of, topic_counts
+from fleet_helpers import GOOD, assert_same_as_replay, labels, summary_of, topic_counts
 
 from gapcam.cli import main
 from gapcam.fleet.layout import REPORT_MD
