@@ -47,6 +47,7 @@ def test_ray_fleet_equals_replay_and_names_the_corrupt_bag(
     assert_same_as_replay(out, reference)
     s = summary_of(out)
     assert s["runner"].startswith("Ray tasks")
+    assert {n["NodeManagerAddress"] for n in local_ray.nodes()} == {"127.0.0.1"}  # loopback only
     by_name = {b["name"]: b for b in s["bags"]}
     assert [b["name"] for b in s["bags"]][0] == "corrupt"  # worst first
     assert by_name["corrupt"]["status"] == "failed"
