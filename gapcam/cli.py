@@ -207,6 +207,7 @@ def cmd_frames(a: argparse.Namespace) -> int:
         model=a.model,
         backend=a.backend,
         max_candidates=a.max_candidates,
+        max_pixels=a.max_pixels,
     )
     folders = ", ".join(f"{k}: {v}" for k, v in sorted(res["frames"].items()))
     sheets = f"; contact sheets {', '.join(res['sheets'])}" if res["sheets"] else ""
@@ -233,6 +234,7 @@ def _add_frames_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
     p.add_argument("--max-candidates", type=int, default=2000, help="frames scanned for --count")
+    add_max_pixels(p)
     p.set_defaults(func=cmd_frames)
 
 

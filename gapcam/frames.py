@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from gapcam.errors import GapcamError
 from gapcam.frame_selection import DEDUP_THRESHOLD, Selection, select_diverse
+from gapcam.imageio import DEFAULT_MAX_PIXELS
 from gapcam.replay import bag_io
 from gapcam.replay.messages import image_from_msg
 from gapcam.replay.topics import select_cameras
@@ -85,6 +86,7 @@ def diverse_candidates(
     max_candidates: int = 2000,
     dedup_threshold: float = DEDUP_THRESHOLD,
     progress: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[list[Candidate], Selection, dict[str, Any]]:
     """Choose ``count`` diverse frames from ``bags``: returns (chosen candidates in bag and stamp
     order, the selection, what was done for a manifest).
@@ -104,7 +106,7 @@ def diverse_candidates(
         for topic, msgtype, msg, stamp in iter_frames(bag, topics, stride):
             bar.update(1)
             try:
-                image = image_from_msg(msgtype, msg, what=topic)
+                image = image_from_msg(msgtype, msg, what=topic, max_pixels=max_pixels)
             except GapcamError:
                 continue  # a broken frame is no material
             h, w = image.shape[:2]
@@ -153,6 +155,7 @@ def extract_frames(
     max_candidates: int = 2000,
     sheet_size: int = 48,
     progress: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> dict[str, Any]:
     """Write frames of ``bags`` into ``out_dir`` (see the module docstring); returns a summary
     (frames per folder, manifest path, contact sheets)."""
@@ -177,7 +180,12 @@ def extract_frames(
     selection_info: dict[str, Any]
     if count is not None:
         chosen, _, selection_info = diverse_candidates(
-            bag_paths, topics, count, max_candidates=max_candidates, progress=progress
+            bag_paths,
+            topics,
+            count,
+            max_candidates=max_candidates,
+            progress=progress,
+            max_pixels=max_pixels,
         )
         wanted = {(c.bag, c.topic, c.stamp_ns) for c in chosen}
         stride = 1
@@ -194,7 +202,7 @@ def extract_frames(
             if wanted is not None and (b, topic, stamp) not in wanted:
                 continue
             try:
-                image = image_from_msg(msgtype, msg, what=topic)
+                image = image_from_msg(msgtype, msg, what=topic, max_pixels=max_pixels)
             except GapcamError as exc:
                 bar.write(f"skipped a frame of {topic} at {stamp}: {exc}")
                 continue

@@ -290,3 +290,18 @@ def test_truncated_onnx_with_its_card_is_called_damaged(
     assert code == 2 and len(lines) == 1
     assert "ONNX file is damaged/truncated" in lines[0] and "another model" not in lines[0]
     assert "copy the model again" in lines[0]
+
+
+def test_frames_max_pixels_option(tmp_path, capsys):
+    """`gapcam frames` decodes with the same limit: frames over it are refused, one line each."""
+    from gapcam.replay.make_bag import make_bag
+
+    bag = tmp_path / "bag"
+    make_bag(bag, frames_per_sequence=3, size=(64, 48), sequences=["approach"], compressed=False)
+    code, out, err = _run(
+        ["frames", bag, "--out", tmp_path / "small", "--every", "1", "--max-pixels", 64 * 48 - 1],
+        capsys,
+    )
+    assert code == 2 and "no decodable camera frames" in err and "max_pixels 3071" in out + err
+    code, out, _ = _run(["frames", bag, "--out", tmp_path / "ok", "--every", "1"], capsys)
+    assert code == 0 and "wrote 6 frames" in out

@@ -359,7 +359,13 @@ class BagWriter:
         """Finish the storage file and write ``metadata.yaml`` (idempotent)."""
         if not self.closed:
             self.closed = True
-            self._writer.close()
+            try:
+                self._writer.close()
+            except OSError as exc:  # a full disk while writing the summary or metadata.yaml
+                raise GapcamError(
+                    f"{self.path}: cannot finish the bag ({one_line(exc)}); free space and replay "
+                    "again"
+                ) from exc
 
     def __enter__(self) -> BagWriter:
         return self

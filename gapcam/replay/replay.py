@@ -219,16 +219,25 @@ class _Replay:
                 for cam in self.cameras.values():
                     self._diagnostics(cam, force=True)
                 writer.close()
-            if stop.requested:
+            if stop.requested and status == "complete":
                 status = "interrupted"
             summary = self._summary(wall, status, error)
             if self.opt.report:
-                from gapcam.replay.report import write_report
-
-                summary.report_dir = str(
-                    write_report(summary, self.collector, self.processor.classes)
-                )
+                self._write_report(summary)
         return self._outcome(summary)
+
+    def _write_report(self, summary: ReplaySummary) -> None:
+        """The report of what was replayed; a failure here costs the report, not the bag."""
+        from gapcam.replay.report import write_report
+
+        try:
+            summary.report_dir = str(write_report(summary, self.collector, self.processor.classes))
+        except Exception as exc:  # disk full, a plotting failure: one line, the bag stays
+            print(
+                f"gapcam replay: warning: no report written ({type(exc).__name__}: "
+                f"{bag_io.one_line(exc)})",
+                file=sys.stderr,
+            )
 
     def _stream(self, conns: list[Any], stop: _StopOnSignal) -> tuple[str, str | None]:
         """Read, copy and process messages until the end, a signal, max_frames or a bad record."""
