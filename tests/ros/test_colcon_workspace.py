@@ -180,6 +180,28 @@ def test_nothing_written_outside_the_workspace(workspaces: dict[str, Workspace],
         )
 
 
+def test_ros2_ws_copied_alone_fails_with_one_line(tmp_path: Path) -> None:
+    """Not a package without launch files or model that builds "successfully"."""
+    if not COLCON.exists():
+        pytest.skip("colcon is not installed in this venv: `make setup` (requirements/dev.txt)")
+    ws = tmp_path / "ws"
+    shutil.copytree(REPO / "ros2_ws", ws / "src" / "ros2_ws", symlinks=True)  # `cp -r ros2_ws`
+    res = subprocess.run(
+        [str(COLCON), "build", "--packages-ignore", "gapcam_msgs"],
+        cwd=ws,
+        env=_build_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    lines = [line for line in out.splitlines() if "cam_node setup.py:" in line]
+    assert len(lines) == 1 and "whole gapcam repository" in lines[0], out
+    assert "Traceback" not in out, out
+    assert not (ws / "install" / "cam_node" / "share" / "cam_node" / "launch").exists()
+
+
 def _launch_defaults() -> dict[str, str]:
     """rear_cameras.launch.py's argument defaults (what `ros2 launch` starts with)."""
     tree = ast.parse((REPO / "launch" / "rear_cameras.launch.py").read_text())

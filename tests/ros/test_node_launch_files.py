@@ -158,9 +158,10 @@ def test_setup_refuses_ros2_ws_copied_alone(tmp_path: Path) -> None:
     """Without the repository around it the package would install no launch files or model."""
     copy = tmp_path / "ros2_ws"
     shutil.copytree(REPO / "ros2_ws", copy, symlinks=True)  # what `cp -r ros2_ws` makes
+    pkg = copy / "src" / "cam_node"
     res = subprocess.run(
-        [sys.executable, "setup.py", "--name"],
-        cwd=copy / "src" / "cam_node",
+        [sys.executable, "setup.py", "build", "--build-base", str(tmp_path / "build")],
+        cwd=pkg,
         capture_output=True,
         text=True,
         timeout=120,
@@ -168,7 +169,14 @@ def test_setup_refuses_ros2_ws_copied_alone(tmp_path: Path) -> None:
     assert res.returncode != 0
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
-    assert "no launch/*.launch.py" in lines[0] and "whole gapcam repository" in lines[0]
+    assert lines[0].startswith("cam_node setup.py: no launch/*.launch.py, models/lane_change.onnx")
+    assert "whole gapcam repository" in lines[0]
+    assert not (tmp_path / "build").exists()
+    # Metadata queries still answer: colcon asks for them before it builds.
+    name = subprocess.run(
+        [sys.executable, "setup.py", "--name"], cwd=pkg, capture_output=True, text=True, timeout=120
+    )
+    assert name.returncode == 0 and name.stdout.strip() == "cam_node"
 
 
 def _check_params(params: dict, where: str) -> None:

@@ -9,6 +9,7 @@ colcon install tree in one process group.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -66,7 +67,7 @@ def test_two_signals_during_start_up_exit_0(signum: int, tmp_path: Path) -> None
         namespace="/early",
         args=node_args("/early", "/early/image_raw", [], {}),
         log_path=tmp_path / "early.log",
-        env=dict(__import__("os").environ),
+        env=dict(os.environ),
     ).start()
     # SIGTERM is not caught by Python by default: once it is, cam_node.shutdown is installed.
     wait_for(
