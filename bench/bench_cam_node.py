@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoding", default="rgb8", help="sensor_msgs/Image encoding sent")
     ap.add_argument("--cameras", type=int, default=2, choices=(1, 2))
     ap.add_argument("--overlay", action="store_true", help="also subscribe to ~/cam_overlay")
+    ap.add_argument("--model", help="ONNX model for the nodes (default: the shipped one)")
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.lower().split("x"))
 
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["-r", f"image:=/{side}/image_raw"]
         cmd += ["--params-file", str(CONFIG / "cam_node.yaml")]
         cmd += ["--params-file", str(CONFIG / "rear_cameras.yaml")]
+        if args.model:
+            cmd += ["-p", f"model_path:={Path(args.model).resolve()}"]
         procs[side] = subprocess.Popen(
             cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
@@ -193,7 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     from gapcam.stream import StreamProcessor
 
     core = StreamProcessor(
-        Pipeline(OnnxRuntimeBackend(REPO / "models" / "lane_change.onnx", threads=1))
+        Pipeline(
+            OnnxRuntimeBackend(
+                Path(args.model) if args.model else REPO / "models" / "lane_change.onnx",
+                threads=1,
+            )
+        )
     )
     for f in frames:
         core.process("c", f, 0, "")

@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--heldout", default="runs/model/heldout", help="seed-1 set (made if missing)")
     p.add_argument("--sizes", type=int, nargs="+", default=[200, 500, 2000])
     p.add_argument("--heldout-images", type=int, default=600)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="epochs for both networks (default: 8 small, 5 EfficientNet-Lite0)",
+    )
     a = p.parse_args(argv)
     work = Path(a.work)
     src, held = Path(a.train), Path(a.heldout)
@@ -78,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, arch, pretrained, blocks, size, epochs, lr in SETUPS:
             tag = f"{arch}_{n}"
             spec = dataclasses.replace(default_input(arch, pretrained), width=size, height=size)
+            epochs = a.epochs or epochs
             cfg = TrainConfig(
                 epochs=epochs,
                 lr=lr,
@@ -98,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                     "accuracy": m["accuracy"],
                     "cam_pointing": m["cam_pointing"],
                     "train_s": round(t_train, 1),
+                    "epochs": epochs,
                 }
             )
             print(json.dumps(rows[-1]), flush=True)

