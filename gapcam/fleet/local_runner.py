@@ -75,6 +75,31 @@ class _Worker:
         self.conn.close()
 
 
+class _SigintFlag:
+    """Count Ctrl-C instead of raising it while the driver reads its pipes.
+
+    A ``KeyboardInterrupt`` raised inside ``Connection.recv`` leaves half a message in the pipe,
+    and the next read fails to unpickle it; counting the signal keeps every message whole. Off
+    the main thread (where no handler can be installed) Ctrl-C is left as it is.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+    def __enter__(self) -> _SigintFlag:
+        with contextlib.suppress(ValueError):  # not the main thread
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 class LocalRunner:
     """Run tasks on ``workers`` local processes; a dead worker's bag is retried ``retries`` times."""
 
@@ -123,25 +148,28 @@ class LocalRunner:
                     if pending:
                         workers.append(_Worker(ctx, env))
 
-        try:
-            while pending or any(w.task is not None for w in workers):
-                dispatch()
-                poll()
-        except KeyboardInterrupt:
-            pending.clear()
-            for w in workers:
-                if w.task is not None:
-                    w.interrupt()
-            deadline = time.monotonic() + self.stop_timeout_s
+        with _SigintFlag() as sigint:
             try:
-                while any(w.task is not None for w in workers) and time.monotonic() < deadline:
+                while (pending or any(w.task is not None for w in workers)) and not sigint.count:
+                    dispatch()
                     poll()
-            except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for the workers
-                pass
-            raise
-        finally:
-            for w in workers:
-                w.stop()
+                if sigint.count:
+                    # Stop the busy workers cleanly; a second Ctrl-C stops waiting for them.
+                    pending.clear()
+                    for w in workers:
+                        if w.task is not None:
+                            w.interrupt()
+                    deadline = time.monotonic() + self.stop_timeout_s
+                    while (
+                        any(w.task is not None for w in workers)
+                        and time.monotonic() < deadline
+                        and sigint.count < 2
+                    ):
+                        poll()
+                    raise KeyboardInterrupt
+            finally:
+                for w in workers:
+                    w.stop()
 
     def _drain(self, w: _Worker, events: Events, attempts: dict[int, int]) -> None:
         """Handle every message the worker has sent so far."""
