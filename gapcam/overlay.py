@@ -12,8 +12,6 @@ from collections.abc import Mapping, Sequence
 import cv2
 import numpy as np
 
-from gapcam.cam import upsample
-
 #: BGR colour per decision label; unknown labels are drawn in white.
 DECISION_COLOURS: dict[str, tuple[int, int, int]] = {
     "blocked": (40, 40, 230),
@@ -23,15 +21,61 @@ DECISION_COLOURS: dict[str, tuple[int, int, int]] = {
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def heatmap(cam01: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``[0, 1]`` map -> BGR ``uint8`` JET heat map of ``size`` = (width, height)."""
-    up = upsample(cam01, size)
-    return cv2.applyColorMap(np.clip(up * 255.0, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
+class OverlayBuffers:
+    """Reusable images for :func:`render_overlay`, one set per output size.
+
+    A node draws an overlay of the same size for every frame; allocating (and page-faulting)
+    fresh megabytes each time costs about as much as the drawing. With buffers, the returned
+    overlay is one of them and stays valid only until the next call with the same buffers, so
+    a caller keeps them only where it uses (publishes, encodes, copies) each overlay at once.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        key = (name, shape)
+        arr = self._arrays.get(key)
+        if arr is None:
+            if len(self._arrays) > 16:  # the size changed many times: forget old sizes
+                self._arrays.clear()
+            arr = self._arrays[key] = np.empty(shape, np.uint8)
+        return arr
 
 
-def cam_mono8(cam01: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``[0, 1]`` map -> ``uint8`` single-channel map of ``size`` (the node's ``~/cam`` topic)."""
-    return np.clip(upsample(cam01, size) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+def _new(name: str, shape: tuple[int, ...], buffers: OverlayBuffers | None) -> np.ndarray:
+    return np.empty(shape, np.uint8) if buffers is None else buffers.get(name, shape)
+
+
+def cam_to_u8(cam01: np.ndarray) -> np.ndarray:
+    """``[0, 1]`` map (network resolution) -> ``uint8`` map of the same size."""
+    return np.clip(np.asarray(cam01, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def cam_mono8(
+    cam01: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None
+) -> np.ndarray:
+    """``[0, 1]`` map -> ``uint8`` single-channel map of ``size`` (the node's ``~/cam`` topic).
+
+    Quantised at the map's own resolution, then bilinearly upsampled in 8 bits: no float image
+    at the output size.
+    """
+    w, h = size
+    if out is None:
+        out = np.empty((h, w), np.uint8)
+    return cv2.resize(cam_to_u8(cam01), (w, h), dst=out, interpolation=cv2.INTER_LINEAR)
+
+
+def heatmap(
+    cam01: np.ndarray, size: tuple[int, int], buffers: OverlayBuffers | None = None
+) -> np.ndarray:
+    """``[0, 1]`` map -> BGR ``uint8`` JET heat map of ``size`` = (width, height).
+
+    One colour-map lookup per output pixel on the 8-bit upsampled map (:func:`cam_mono8`).
+    """
+    w, h = size
+    mono = cam_mono8(cam01, size, _new("heat_mono", (h, w), buffers))
+    return cv2.applyColorMap(mono, cv2.COLORMAP_JET, dst=_new("heat", (h, w, 3), buffers))
 
 
 def render_overlay(
@@ -43,20 +87,43 @@ def render_overlay(
     box: Sequence[int] | None = None,
     alpha: float = 0.45,
     caption: str | None = None,
+    size: tuple[int, int] | None = None,
+    order: str = "BGR",
+    box_space: tuple[int, int] | None = None,
+    buffers: OverlayBuffers | None = None,
 ) -> np.ndarray:
-    """Blend the heat map on ``image`` (BGR ``uint8``) and draw box, decision and probabilities.
+    """Blend the heat map on ``image`` and draw box, decision and probabilities.
 
-    ``box`` is in ``image`` pixels; ``caption`` is an optional small line (e.g. model id, latency).
-    Returns a new BGR ``uint8`` image of the same size.
+    ``image`` is ``uint8`` ``(H, W, 3)`` in ``order`` (``"BGR"`` or ``"RGB"``, e.g. a view of a
+    camera message; it is never written). The overlay is drawn at ``size`` = (width, height)
+    (default: the image's): the image is area-resized into it first, then colours are swapped,
+    the map is colour-mapped and blended at that size only. ``box`` is in pixels of an image of
+    ``box_space`` = (width, height) (default: ``image``'s size);
+    ``caption`` is an optional small line (e.g. model id, latency). Returns a BGR ``uint8`` image
+    of ``size``: a new one, or one of ``buffers`` (see :class:`OverlayBuffers`).
     """
-    h, w = image.shape[:2]
-    out = cv2.addWeighted(image, 1.0 - alpha, heatmap(cam01, (w, h)), alpha, 0.0)
+    ih, iw = image.shape[:2]
+    w, h = size or (iw, ih)
+    if (w, h) != (iw, ih):
+        base = cv2.resize(
+            image, (w, h), dst=_new("base", (h, w, 3), buffers), interpolation=cv2.INTER_AREA
+        )
+        if order == "RGB":
+            cv2.cvtColor(base, cv2.COLOR_RGB2BGR, dst=base)
+    elif order == "RGB":
+        base = cv2.cvtColor(image, cv2.COLOR_RGB2BGR, dst=_new("base", (h, w, 3), buffers))
+    else:
+        base = image
+    heat = heatmap(cam01, (w, h), buffers)
+    out = cv2.addWeighted(base, 1.0 - alpha, heat, alpha, 0.0, dst=_new("out", (h, w, 3), buffers))
     # Scales with the image height (legible at 640x480 and at 1920x1080); floor for thumbnails.
     unit = max(0.5, h / 480.0)
     colour = DECISION_COLOURS.get(decision, (255, 255, 255))
     thick = max(2, int(round(2 * unit)))
     if box is not None:
-        x0, y0, x1, y1 = (int(v) for v in box)
+        bw, bh = box_space or (iw, ih)
+        sx, sy = w / bw, h / bh
+        x0, y0, x1, y1 = (int(round(v * s)) for v, s in zip(box, (sx, sy, sx, sy), strict=True))
         cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), colour, thick, cv2.LINE_AA)
     _draw_panel(out, decision, probabilities, colour, unit, caption)
     return out
@@ -88,7 +155,7 @@ def _draw_panel(
     width = min(width, out.shape[1])
     height = min(height, out.shape[0])
     roi = out[:height, :width]
-    roi[:] = (roi.astype(np.float32) * 0.35).astype(np.uint8)
+    roi[:] = cv2.convertScaleAbs(roi, alpha=0.35)  # darken, in 8 bits
     y = pad + th
     cv2.putText(out, title, (pad, y), _FONT, scale_big, colour, t_big, cv2.LINE_AA)
     for name, p in probabilities.items():

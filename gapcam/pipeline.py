@@ -19,7 +19,7 @@ from gapcam.backends import Backend, load_backend
 from gapcam.cam import DEFAULT_CAM_THRESHOLD, cam_box, eigen_cam, normalize_cam, softmax
 from gapcam.errors import GapcamError
 from gapcam.imageio import as_bgr8
-from gapcam.overlay import render_overlay
+from gapcam.overlay import OverlayBuffers, render_overlay
 from gapcam.preprocess import box_to_image, normalize, resize_to_input
 
 
@@ -79,16 +79,31 @@ class Pipeline:
         backend_kwargs = kwargs.pop("backend_kwargs", {})
         return cls(load_backend(model, backend, **backend_kwargs), **kwargs)
 
-    def analyze(self, image: np.ndarray) -> FrameResult:
-        """One BGR image (any size) -> :class:`FrameResult`."""
-        return self.analyze_batch([image])[0]
+    def analyze(
+        self,
+        image: np.ndarray,
+        order: str = "BGR",
+        frame_size: tuple[int, int] | None = None,
+    ) -> FrameResult:
+        """One image (any size; BGR, or RGB with ``order="RGB"``) -> :class:`FrameResult`.
 
-    def analyze_batch(self, images: Sequence[np.ndarray]) -> list[FrameResult]:
+        ``image`` may be a read-only view of message memory; it is not copied at full size.
+        ``frame_size`` (width, height) is the camera frame's size when ``image`` is a reduced
+        decode of it (:func:`gapcam.preprocess.decode_frame`): the box is then given in frame
+        pixels.
+        """
+        return self.analyze_batch([image], order, [frame_size])[0]
+
+    def analyze_batch(
+        self,
+        images: Sequence[np.ndarray],
+        order: str = "BGR",
+        frame_sizes: Sequence[tuple[int, int] | None] | None = None,
+    ) -> list[FrameResult]:
         """Several images (e.g. both rear cameras) in one inference call."""
         t0 = time.perf_counter()
-        images = [as_bgr8(im) for im in images]
         spec = self.card.input
-        batch = normalize(np.stack([resize_to_input(im, spec) for im in images]), spec)
+        batch = normalize(np.stack([resize_to_input(im, spec, order) for im in images]), spec)
         t1 = time.perf_counter()
         out = self.backend.infer(batch)
         t2 = time.perf_counter()
@@ -111,7 +126,8 @@ class Pipeline:
             cam01 = normalize_cam(raw)
             box_in = cam_box(cam01, in_size, self.cam_threshold)
             h, w = im.shape[:2]
-            box = box_to_image(box_in, spec, (w, h)) if box_in is not None else None
+            size = (frame_sizes[i] if frame_sizes else None) or (w, h)
+            box = box_to_image(box_in, spec, size) if box_in is not None else None
             results.append(
                 FrameResult(
                     classes=self.classes,
@@ -121,7 +137,7 @@ class Pipeline:
                     cam=cam01,
                     cam_class=which,
                     box=box,
-                    image_size=(w, h),
+                    image_size=size,
                 )
             )
         t3 = time.perf_counter()
@@ -143,14 +159,25 @@ class Pipeline:
         decision: str | None = None,
         alpha: float = 0.45,
         caption: str | None = None,
+        size: tuple[int, int] | None = None,
+        order: str = "BGR",
+        buffers: OverlayBuffers | None = None,
     ) -> np.ndarray:
-        """Overlay for ``image``; ``decision`` defaults to the frame's raw decision."""
+        """Overlay for ``image`` (in ``order``), drawn at ``size`` (default: the image's);
+        ``decision`` defaults to the frame's raw decision. ``image`` may be a reduced decode of
+        the frame ``result`` describes. See :func:`render_overlay`."""
+        if not (image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+            image = as_bgr8(image)
         return render_overlay(
-            as_bgr8(image),
+            image,
             result.cam,
             decision=decision or result.raw_decision,
             probabilities=result.probability_map(),
             box=result.box,
             alpha=alpha,
             caption=caption,
+            size=size,
+            order=order,
+            box_space=result.image_size,
+            buffers=buffers,
         )

@@ -96,11 +96,7 @@ def image_to_bgr(
     ``mono16`` is reduced to 8 bits by its high byte (the same rule as :func:`gapcam.imageio.as_bgr8`).
     A frame over ``max_pixels`` is refused before any conversion, as compressed frames are.
     """
-    if int(width) * int(height) > max_pixels:
-        raise ImageDecodeError(
-            f"{encoding} image {width}x{height}: more pixels than the limit (max_pixels "
-            f"{max_pixels}); refused unconverted, raise max_pixels if the camera really is that large"
-        )
+    _check_pixels(encoding, width, height, max_pixels)
     rows = _rows(encoding, width, height, step, data)
     try:
         return _convert(encoding, rows, width, height, is_bigendian)
@@ -136,6 +132,33 @@ def _convert(
             np.ascontiguousarray(px).reshape(height, width, 2), _YUV_TO_BGR[encoding]
         )
     return cv2.cvtColor(np.ascontiguousarray(px), _BAYER_TO_BGR[encoding])
+
+
+#: Encodings whose pixels the core reads in place (no conversion): encoding -> pixel order.
+VIEW_ORDERS: dict[str, str] = {"bgr8": "BGR", "rgb8": "RGB"}
+
+
+def pixel_view(
+    encoding: str,
+    width: int,
+    height: int,
+    step: int,
+    data: Any,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[np.ndarray, str] | None:
+    """A zero-copy ``(height, width, 3)`` view of ``bgr8``/``rgb8`` pixels and their order.
+
+    The view keeps any row padding as its row stride and is read-only when ``data`` is (the
+    core's preprocessing reads such views without copying them). ``None`` for encodings that
+    need a conversion (use :func:`image_to_bgr`); the same size checks as :func:`image_to_bgr`.
+    """
+    order = VIEW_ORDERS.get(encoding)
+    if order is None:
+        return None
+    _check_pixels(encoding, width, height, max_pixels)
+    rows = _rows(encoding, width, height, step, data)
+    return rows[:, : int(width) * 3].reshape(int(height), int(width), 3), order
 
 
 def encode_bgr(
@@ -205,6 +228,14 @@ def mono8_to_image_fields(image: np.ndarray) -> dict[str, Any]:
         "step": w,
         "data": np.ascontiguousarray(image).tobytes(),
     }
+
+
+def _check_pixels(encoding: str, width: int, height: int, max_pixels: int) -> None:
+    if int(width) * int(height) > max_pixels:
+        raise ImageDecodeError(
+            f"{encoding} image {width}x{height}: more pixels than the limit (max_pixels "
+            f"{max_pixels}); refused unconverted, raise max_pixels if the camera really is that large"
+        )
 
 
 def _rows(encoding: str, width: int, height: int, step: int, data: Any) -> np.ndarray:

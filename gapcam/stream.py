@@ -9,15 +9,14 @@ field values of ``gapcam_msgs/LaneChangeDecision``, so the live node (rclpy mess
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from gapcam.decision import DecisionSmoother, SmoothedDecision, SmoothingConfig
+from gapcam.overlay import OverlayBuffers
 from gapcam.pipeline import FrameResult, Pipeline
 
 
@@ -42,6 +41,7 @@ class StreamProcessor:
         self.pipeline = pipeline
         self.smoothing = smoothing or SmoothingConfig()
         self._smoothers: dict[str, DecisionSmoother] = {}
+        self._overlay_buffers = OverlayBuffers()
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -65,10 +65,14 @@ class StreamProcessor:
         stamp_ns: int,
         frame_id: str,
         received_at: float | None = None,
+        order: str = "BGR",
+        frame_size: tuple[int, int] | None = None,
     ) -> FrameOutput:
-        """Analyse one frame; ``received_at`` (``time.perf_counter()``) starts the latency clock."""
+        """Analyse one frame (``image`` in ``order``, BGR or RGB; a read-only view is fine);
+        ``received_at`` (``time.perf_counter()``) starts the latency clock; ``frame_size`` is
+        the camera frame's (width, height) when ``image`` is a reduced decode of it."""
         start = received_at if received_at is not None else time.perf_counter()
-        result = self.pipeline.analyze(image)
+        result = self.pipeline.analyze(image, order, frame_size)
         decision = self.smoother(camera).update(result.probabilities)
         return FrameOutput(
             camera=camera,
@@ -81,22 +85,39 @@ class StreamProcessor:
         )
 
     def render(
-        self, image: np.ndarray, out: FrameOutput, alpha: float = 0.45, scale: float = 1.0
+        self,
+        image: np.ndarray,
+        out: FrameOutput,
+        alpha: float = 0.45,
+        scale: float = 1.0,
+        order: str = "BGR",
     ) -> np.ndarray:
-        """Overlay of the smoothed decision; ``scale`` < 1 draws a smaller image (cheaper)."""
-        if scale != 1.0:
-            h, w = image.shape[:2]
-            size = (max(1, int(w * scale)), max(1, int(h * scale)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            res = out.result
-            box = None if res.box is None else [int(round(v * scale)) for v in res.box]
-            res = dataclasses.replace(res, box=box, image_size=size)
-        else:
-            res = out.result
+        """Overlay of the smoothed decision, drawn at ``scale`` times the frame size (< 1 is
+        cheaper: nothing is drawn at full size). ``image`` is in ``order`` (BGR or RGB), the
+        frame or a reduced decode of it (:func:`gapcam.preprocess.decode_frame` with
+        ``cover=overlay_size(...)``).
+
+        The returned image is reused by the next call (publish, encode or copy it first).
+        """
+        res = out.result
+        size = overlay_size(res.image_size, scale)
         caption = f"{out.model_id}  raw={res.raw_decision}  {out.latency_ms:.1f} ms"
         return self.pipeline.render(
-            image, res, decision=out.decision.label, alpha=alpha, caption=caption
+            image,
+            res,
+            decision=out.decision.label,
+            alpha=alpha,
+            caption=caption,
+            size=size,
+            order=order,
+            buffers=self._overlay_buffers,
         )
+
+
+def overlay_size(frame_size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """(width, height) of an overlay drawn at ``scale`` times a frame of ``frame_size``."""
+    w, h = frame_size
+    return max(1, int(w * scale)), max(1, int(h * scale))
 
 
 def decision_fields(out: FrameOutput) -> dict[str, Any]:

@@ -219,6 +219,7 @@ def node_args(
 class Sent:
     image: np.ndarray  #: what the node should see after decoding (BGR)
     frame_id: str
+    frame_size: tuple[int, int] | None = None  #: the frame's size when ``image`` is reduced
 
 
 @dataclass
@@ -285,7 +286,7 @@ class Camera:
         """Publish ``image`` (BGR) in ``encoding`` or as JPEG; returns its stamp (the key)."""
         import cv2
 
-        from gapcam.imageio import decode_image_bytes
+        from gapcam.preprocess import decode_frame
 
         stamp = self.next_stamp() if stamp_ns is None else stamp_ns
         frame_id = frame_id or self.frame_id
@@ -293,7 +294,8 @@ class Camera:
             ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
             assert ok
             msg = CompressedImage(format="jpeg", data=buf.tobytes())
-            seen = decode_image_bytes(buf.tobytes())
+            # the core's decode for the model (reduced JPEG decode), as the node does it
+            seen, frame_size = decode_frame(buf.tobytes(), self.pipeline.card.input)
         else:
             from gapcam.ros_image import BYTES_PER_PIXEL
 
@@ -309,7 +311,7 @@ class Camera:
                 )
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
         msg.header.frame_id = frame_id
-        self.sent[stamp] = Sent(seen, frame_id)
+        self.sent[stamp] = Sent(seen, frame_id, frame_size if self.compressed else None)
         self.pub.publish(msg)
         return stamp
 
@@ -353,7 +355,9 @@ class Camera:
             assert stamp in self.sent, f"decision for a stamp never sent: {stamp}"
             sent = self.sent[stamp]
             assert d.header.frame_id == sent.frame_id
-            out = self.reference.process("camera", sent.image, stamp, sent.frame_id)
+            out = self.reference.process(
+                "camera", sent.image, stamp, sent.frame_id, frame_size=sent.frame_size
+            )
             self.outputs[stamp] = out
             want = decision_fields(out)
             assert d.decision == want["decision"] and d.decision_label == want["decision_label"]

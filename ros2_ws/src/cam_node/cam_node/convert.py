@@ -1,9 +1,15 @@
-"""ROS messages <-> numpy, by way of the ROS-free :mod:`gapcam.ros_image` and :mod:`gapcam.stream`.
+"""ROS messages <-> numpy, by way of the ROS-free :mod:`gapcam.ros_image`, :mod:`gapcam.ros_cdr`
+and :mod:`gapcam.stream`.
 
-The only module of the node that knows message field names; no maths here.
+The only module of the node that knows message field names; no maths here. Camera frames arrive
+serialized (the subscription is ``raw=True``): :func:`frame_from_raw` and
+:func:`frame_from_compressed` read the few header fields from the CDR bytes and leave the pixels
+where they are (``bgr8``/``rgb8``: a zero-copy view; JPEG: decoded at reduced size).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -13,8 +19,68 @@ from std_msgs.msg import Header
 
 from gapcam.errors import ImageDecodeError
 from gapcam.imageio import DEFAULT_MAX_PIXELS, decode_image_bytes
-from gapcam.ros_image import bgr_to_image_fields, image_to_bgr, mono8_to_image_fields
+from gapcam.model_card import InputSpec
+from gapcam.preprocess import decode_frame
+from gapcam.ros_cdr import CdrHeader, parse_compressed_image, parse_header, parse_image
+from gapcam.ros_image import (
+    bgr_to_image_fields,
+    image_to_bgr,
+    mono8_to_image_fields,
+    pixel_view,
+)
 from gapcam.stream import FrameOutput, decision_fields, roi_fields
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One camera frame as the worker needs it."""
+
+    header: CdrHeader  #: stamp and frame id of the message
+    image: np.ndarray  #: the pixels (a read-only view of the message for bgr8/rgb8)
+    order: str  #: "BGR" or "RGB"
+    frame_size: tuple[int, int]  #: (width, height) of the camera frame (image may be smaller)
+    data: np.ndarray | None = None  #: the compressed bytes (to decode again for an overlay)
+    what: str = ""
+
+
+def frame_from_raw(buf: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Frame:
+    """A serialized ``sensor_msgs/Image``: ``bgr8``/``rgb8`` pixels stay in ``buf`` (a view);
+    other encodings are converted to BGR. :class:`ImageDecodeError` for a bad frame."""
+    msg = parse_image(buf)
+    view = pixel_view(
+        msg.encoding, msg.width, msg.height, msg.step, msg.data, max_pixels=max_pixels
+    )
+    if view is not None:
+        image, order = view
+    else:
+        image, order = (
+            image_to_bgr(msg.encoding, msg.width, msg.height, msg.step, msg.data, msg.is_bigendian),
+            "BGR",
+        )
+    return Frame(msg.header, image, order, (int(msg.width), int(msg.height)))
+
+
+def frame_from_compressed(
+    buf: bytes, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Frame:
+    """A serialized ``sensor_msgs/CompressedImage``, decoded just large enough for ``spec``."""
+    msg = parse_compressed_image(buf)
+    what = f"compressed image ({msg.format!r})"
+    image, size = decode_frame(msg.data, spec, what, max_pixels=max_pixels)
+    return Frame(msg.header, image, "BGR", size, msg.data, what)
+
+
+def input_header(buf: bytes) -> CdrHeader:
+    """Stamp and frame id of a serialized camera message, without touching its pixels (so a
+    stale frame is dropped before it is decoded)."""
+    return parse_header(buf, "camera message")
+
+
+def header_msg(header: CdrHeader) -> Header:
+    """``std_msgs/Header`` for the outputs: the input's stamp and frame id, unchanged."""
+    msg = Header(frame_id=header.frame_id)
+    msg.stamp.sec, msg.stamp.nanosec = header.sec, header.nanosec
+    return msg
 
 
 def stamp_ns(header: Header) -> int:

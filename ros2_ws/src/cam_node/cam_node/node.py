@@ -4,6 +4,10 @@ Threads: the executor runs the subscription callback (which only stores the mess
 newest-frame slot), the diagnostics timer and the parameter services; one worker thread decodes
 the newest frame, runs the core and publishes. Inference therefore never blocks the executor, and
 a frame that waited while a newer one arrived is dropped (``superseded``) instead of queued.
+
+The camera subscription is ``raw=True``: rclpy hands over the serialized message (``bytes``)
+without building a Python message, and :mod:`cam_node.convert` reads the pixels in place
+(README "Performance").
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from gapcam.decision import SmoothingConfig
 from gapcam.errors import GapcamError, ImageDecodeError
 from gapcam.overlay import cam_mono8
 from gapcam.pipeline import Pipeline
-from gapcam.stream import StreamProcessor
+from gapcam.preprocess import decode_frame
+from gapcam.stream import StreamProcessor, overlay_size
 
 #: Smoother key: one node serves one camera.
 _CAMERA = "camera"
@@ -51,7 +56,7 @@ DIAGNOSTICS_TOPIC = "/diagnostics"
 
 @dataclass
 class _Pending:
-    msg: Image | CompressedImage
+    msg: bytes  #: the serialized Image or CompressedImage
     received_at: float  #: time.perf_counter() in the callback: the latency clock starts here
 
 
@@ -107,11 +112,14 @@ class CamNode(Node):
         if p["input_transport"] == "compressed":
             self._input_topic = f"{base}/compressed"
             self._sub = self.create_subscription(
-                CompressedImage, self._input_topic, self._on_image, qos
+                CompressedImage, self._input_topic, self._on_image, qos, raw=True
             )
         else:
             self._input_topic = base
-            self._sub = self.create_subscription(Image, self._input_topic, self._on_image, qos)
+            self._sub = self.create_subscription(
+                Image, self._input_topic, self._on_image, qos, raw=True
+            )
+        self._compressed = p["input_transport"] == "compressed"
         self.get_logger().info(
             f"input {self._input_topic} ({p['input_transport']}, {p['qos.reliability']}, "
             f"depth {p['qos.depth']}); outputs {self.resolve_topic_name('~/decision')}, "
@@ -128,7 +136,7 @@ class CamNode(Node):
 
     # ---- executor side: cheap -------------------------------------------------------------
 
-    def _on_image(self, msg: Image | CompressedImage) -> None:
+    def _on_image(self, msg: bytes) -> None:
         now = time.perf_counter()
         self._stats.frame_in()
         self._last_frame_at = time.monotonic()
@@ -200,9 +208,11 @@ class CamNode(Node):
                 )
 
     def _handle(self, item: _Pending) -> None:
-        msg = item.msg
-        header = msg.header
-        stamp = convert.stamp_ns(header)
+        try:
+            stamp = convert.input_header(item.msg).stamp_ns
+        except ImageDecodeError as exc:
+            self._drop_bad_frame(exc)
+            return
         max_age = float(self._p["max_age_s"])
         age_ms = (self.get_clock().now().nanoseconds - stamp) / 1e6 if stamp else 0.0
         if max_age > 0 and age_ms > max_age * 1e3:
@@ -214,30 +224,47 @@ class CamNode(Node):
             )
             return
         try:
-            image = convert.image_msg_to_bgr(msg, int(self._p["max_pixels"]))
+            max_pixels = int(self._p["max_pixels"])
+            if self._compressed:
+                frame = convert.frame_from_compressed(
+                    item.msg, self._proc.pipeline.card.input, max_pixels
+                )
+            else:
+                frame = convert.frame_from_raw(item.msg, max_pixels)
         except ImageDecodeError as exc:
-            self._stats.drop("decode_error", str(exc))
-            self.get_logger().error(
-                f"bad frame dropped: {exc}",
-                throttle_duration_sec=float(self._p["error_throttle_s"]),
-            )
+            self._drop_bad_frame(exc)
             return
+        header = convert.header_msg(frame.header)
         self._hardware_id = header.frame_id
-        out = self._proc.process(_CAMERA, image, stamp, header.frame_id, item.received_at)
+        out = self._proc.process(
+            _CAMERA,
+            frame.image,
+            stamp,
+            header.frame_id,
+            item.received_at,
+            order=frame.order,
+            frame_size=frame.frame_size,
+        )
         latency_ms = (time.perf_counter() - item.received_at) * 1e3
         self._pub_decision.publish(convert.decision_msg(header, out, latency_ms))
         now_ns = self.get_clock().now().nanoseconds
         self._stats.decision_out(
             latency_ms, (now_ns - stamp) / 1e6 if stamp else latency_ms, out.decision.label
         )
-        self._publish_overlays(header, image, out)
+        self._publish_overlays(header, frame, out)
 
-    def _publish_overlays(self, header: Header, image, out) -> None:
-        """Debug images only while someone looks, and at most ``overlay.max_rate_hz``."""
-        want_overlay = (
-            self._pub_overlay.get_subscription_count() > 0
-            or self._pub_overlay_jpeg.get_subscription_count() > 0
+    def _drop_bad_frame(self, exc: ImageDecodeError) -> None:
+        self._stats.drop("decode_error", str(exc))
+        self.get_logger().error(
+            f"bad frame dropped: {exc}",
+            throttle_duration_sec=float(self._p["error_throttle_s"]),
         )
+
+    def _publish_overlays(self, header: Header, frame: convert.Frame, out) -> None:
+        """Debug images only while someone looks, and at most ``overlay.max_rate_hz``."""
+        want_raw = self._pub_overlay.get_subscription_count() > 0
+        want_jpeg = self._pub_overlay_jpeg.get_subscription_count() > 0
+        want_overlay = want_raw or want_jpeg
         want_cam = self._pub_cam.get_subscription_count() > 0
         if not (want_overlay or want_cam):
             self._stats.count("overlay_skipped_no_subscriber")
@@ -249,22 +276,28 @@ class CamNode(Node):
             return
         self._last_overlay = now
         if want_overlay:
+            scale = float(self._p["overlay.scale"])
+            image = frame.image
+            size = overlay_size(frame.frame_size, scale)
+            if frame.data is not None and (image.shape[1] < size[0] or image.shape[0] < size[1]):
+                # the decision's reduced decode is smaller than the overlay: decode it larger
+                spec = self._proc.pipeline.card.input
+                max_pixels = int(self._p["max_pixels"])
+                image = decode_frame(
+                    frame.data, spec, frame.what, cover=size, max_pixels=max_pixels
+                )[0]
             overlay = self._proc.render(
-                image,
-                out,
-                alpha=float(self._p["overlay.alpha"]),
-                scale=float(self._p["overlay.scale"]),
+                image, out, alpha=float(self._p["overlay.alpha"]), scale=scale, order=frame.order
             )
             self._stats.count("overlays_rendered")
-            if self._pub_overlay.get_subscription_count() > 0:
+            if want_raw:
                 self._pub_overlay.publish(convert.bgr_image_msg(header, overlay))
-            if self._pub_overlay_jpeg.get_subscription_count() > 0:
+            if want_jpeg:
                 quality = int(self._p["overlay.jpeg_quality"])
                 self._pub_overlay_jpeg.publish(convert.jpeg_msg(header, overlay, quality))
         if want_cam:
-            h, w = image.shape[:2]
             self._pub_cam.publish(
-                convert.mono8_image_msg(header, cam_mono8(out.result.cam, (w, h)))
+                convert.mono8_image_msg(header, cam_mono8(out.result.cam, frame.frame_size))
             )
             self._stats.count("cam_published")
 
