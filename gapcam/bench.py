@@ -5,9 +5,14 @@ ratios that matter on a shared, noisy machine (all measured in the same run):
 
 * decision path / pure inference, where the decision path = preprocess + inference + CAM box
   (what every frame costs);
+* overlay / pure inference: drawing one overlay the way the node and replay do
+  (:meth:`gapcam.stream.StreamProcessor.render` at ``overlay_scale`` of the frame, the node's
+  ``overlay.scale`` default, with its reused buffers);
 * with overlay / pure inference (what a frame costs while someone watches the overlay).
 
-"Pure inference" is ``backend.infer`` alone on an already preprocessed batch.
+The full-size overlay (``Pipeline.render`` of the whole frame, as ``gapcam predict`` draws it) is
+timed and printed too. "Pure inference" is ``backend.infer`` alone on an already preprocessed
+batch.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ import numpy as np
 from gapcam.cam import DEFAULT_CAM_THRESHOLD
 from gapcam.pipeline import Pipeline
 from gapcam.preprocess import preprocess
+from gapcam.stream import StreamProcessor
+
+#: The node's default ``overlay.scale`` (ros2_ws/src/cam_node/config/cam_node.yaml).
+NODE_OVERLAY_SCALE = 0.5
 
 
 def bench_image(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -43,29 +52,38 @@ def run_bench(
     warmup: int = 20,
     backend: str = "auto",
     cam_threshold: float = DEFAULT_CAM_THRESHOLD,
+    overlay_scale: float = NODE_OVERLAY_SCALE,
 ) -> dict:
     pipe = Pipeline.from_model(model, backend, cam_threshold=cam_threshold)
+    stream = StreamProcessor(pipe)
     image = bench_image(width, height)
     batch = preprocess(image, pipe.card.input)
+    out = stream.process("bench", image, 0, "")
     for _ in range(warmup):
         pipe.backend.infer(batch)
         pipe.render(image, pipe.analyze(image))
+        stream.render(image, out, scale=overlay_scale)
     # Each stage in its own block of iterations, so one stage's cache footprint (e.g. drawing a
     # full-resolution overlay) does not slow the next one down and skew the ratios.
-    pure, stages, overlay = [], [], []
+    pure, stages, overlay, full = [], [], [], []
     for _ in range(iterations):
         t0 = time.perf_counter()
         pipe.backend.infer(batch)
         pure.append((time.perf_counter() - t0) * 1e3)
     for _ in range(iterations):
         stages.append(pipe.analyze(image).timings_ms)
+    for _ in range(iterations):
+        t1 = time.perf_counter()
+        stream.render(image, out, scale=overlay_scale)
+        overlay.append((time.perf_counter() - t1) * 1e3)
     r = pipe.analyze(image)
     for _ in range(iterations):
         t1 = time.perf_counter()
         pipe.render(image, r)
-        overlay.append((time.perf_counter() - t1) * 1e3)
+        full.append((time.perf_counter() - t1) * 1e3)
     med = {k: statistics.median(s[k] for s in stages) for k in stages[0]}
     med["overlay"] = statistics.median(overlay)
+    full_ms = statistics.median(full)
     pure_ms = statistics.median(pure)
     decision = med["preprocess"] + med["inference"] + med["cam"]
     return {
@@ -77,8 +95,13 @@ def run_bench(
         "pure_inference_ms": pure_ms,
         "decision_path_ms": decision,
         "with_overlay_ms": decision + med["overlay"],
+        "overlay_scale": overlay_scale,
+        "overlay_size": f"{int(width * overlay_scale)}x{int(height * overlay_scale)}",
+        "overlay_full_size_ms": full_ms,
         "ratio_decision_vs_inference": decision / pure_ms,
+        "ratio_overlay_only_vs_inference": med["overlay"] / pure_ms,
         "ratio_overlay_vs_inference": (decision + med["overlay"]) / pure_ms,
+        "ratio_full_size_overlay_vs_inference": full_ms / pure_ms,
     }
 
 
@@ -87,10 +110,14 @@ def format_bench(res: dict) -> str:
         f"gapcam bench: {res['backend']}, {res['image']} input, {res['iterations']} iterations (medians)",
     ]
     for k, v in res["median_ms"].items():
-        lines.append(f"  {k:<12} {v:8.3f} ms")
+        note = f"  (node overlay: {res['overlay_size']}, reused buffers)" if k == "overlay" else ""
+        lines.append(f"  {k:<12} {v:8.3f} ms{note}")
     lines += [
+        f"  {'overlay full':<12} {res['overlay_full_size_ms']:8.3f} ms  ({res['image']}, new image each time)",
         f"  {'pure infer':<12} {res['pure_inference_ms']:8.3f} ms  (backend.infer on a preprocessed batch)",
         f"  decision path (preprocess+inference+cam) / pure inference = {res['ratio_decision_vs_inference']:.2f}",
+        f"  overlay / pure inference                                 = {res['ratio_overlay_only_vs_inference']:.2f}",
         f"  with overlay / pure inference                            = {res['ratio_overlay_vs_inference']:.2f}",
+        f"  full-size overlay / pure inference                       = {res['ratio_full_size_overlay_vs_inference']:.2f}",
     ]
     return "\n".join(lines)

@@ -275,7 +275,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    from gapcam.bench import format_bench, run_bench
+    from gapcam.bench import NODE_OVERLAY_SCALE, format_bench, run_bench
 
     res = run_bench(
         a.model,
@@ -284,6 +284,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
         iterations=a.iterations,
         backend=a.backend,
         cam_threshold=a.cam_threshold,
+        overlay_scale=NODE_OVERLAY_SCALE if a.overlay_scale is None else a.overlay_scale,
     )
     print(format_bench(res))
     if a.json:
@@ -341,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=720)
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument(
+        "--overlay-scale",
+        type=float,
+        default=None,
+        help="overlay size relative to the frame (default: the node's overlay.scale, 0.5)",
+    )
     _model_args(p)
     p.set_defaults(func=cmd_bench)
 
