@@ -1,6 +1,7 @@
 """Benchmark cam_node over real DDS: two rear cameras (1280x720, 30 Hz) for a while, on CPU.
 
     .venv/bin/python bench/bench_cam_node.py [--duration 30] [--rate 30] [--size 1280x720]
+        [--transport raw|compressed] [--overlay]
 
 Starts one ``cam_node`` process per camera as ``rear_cameras.launch.py`` does (namespaces
 ``rear_left``/``rear_right``, ``config/cam_node.yaml`` + ``config/rear_cameras.yaml``), publishes
@@ -11,8 +12,13 @@ synthetic frames from this process at the camera rate with fresh stamps, and pri
 * latency stamp -> decision received here, p50/p99 (stamp-to-publish plus one DDS hop), and the
   node's own ``latency_ms`` (receipt -> publish),
 * node CPU time per decided frame (``/proc/<pid>/stat``) against the core's own CPU time per
-  frame (:meth:`gapcam.stream.StreamProcessor.process` on the same image, same thread count,
-  measured afterwards in this process): the ratio is what ROS and message conversion cost.
+  frame, measured afterwards in this process on the same frames with the same work and thread
+  count: :meth:`gapcam.stream.StreamProcessor.process` on the pixels of the same ``Image``
+  message data (same encoding), or :func:`gapcam.preprocess.decode_frame` + ``process`` on the
+  same JPEG bytes (``--transport compressed``); with ``--overlay`` also
+  :meth:`~gapcam.stream.StreamProcessor.render` for the share of frames the node drew an
+  overlay for (its ``overlays_rendered`` counter). The ratio is what ROS, DDS and message
+  conversion cost.
 
 This process (the camera simulator) shares the CPU with the nodes; its CPU use is printed too.
 """
@@ -52,6 +58,9 @@ def _frames(size: tuple[int, int], n: int = 4) -> list[np.ndarray]:
         return [rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8) for _ in range(n)]
 
 
+_IMAGE_FIELDS = ("encoding", "width", "height", "step", "data", "is_bigendian")
+
+
 def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -63,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=30.0, help="frames per second per camera")
     ap.add_argument("--size", default="1280x720", help="WxH of the camera frames")
     ap.add_argument("--encoding", default="rgb8", help="sensor_msgs/Image encoding sent")
+    ap.add_argument(
+        "--transport",
+        choices=("raw", "compressed"),
+        default="raw",
+        help="raw sensor_msgs/Image, or JPEG on image_raw/compressed (input_transport:=compressed)",
+    )
+    ap.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality (compressed)")
     ap.add_argument("--cameras", type=int, default=2, choices=(1, 2))
     ap.add_argument("--overlay", action="store_true", help="also subscribe to ~/cam_overlay")
     ap.add_argument("--model", help="ONNX model for the nodes (default: the shipped one)")
@@ -72,12 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     from cam_node.ros_env import apply_localhost_env
 
     env = apply_localhost_env()
+    import cv2
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from gapcam_msgs.msg import LaneChangeDecision
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CompressedImage, Image
 
     from gapcam.ros_image import encode_bgr
 
@@ -90,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["--params-file", str(CONFIG / "rear_cameras.yaml")]
         if args.model:
             cmd += ["-p", f"model_path:={Path(args.model).resolve()}"]
+        cmd += ["-p", f"input_transport:={args.transport}"]
         procs[side] = subprocess.Popen(
             cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
@@ -125,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.overlay:
             node.create_subscription(Image, f"/{side}/cam_node/cam_overlay", lambda m: None, 1)
-        pubs[side] = node.create_publisher(Image, f"/{side}/image_raw", qos_profile_sensor_data)
+        if args.transport == "compressed":
+            topic, msg_type = f"/{side}/image_raw/compressed", CompressedImage
+        else:
+            topic, msg_type = f"/{side}/image_raw", Image
+        pubs[side] = node.create_publisher(msg_type, topic, qos_profile_sensor_data)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, reliable)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -133,7 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     spin.start()
 
     frames = _frames((w, h))
-    msgs = [Image(**encode_bgr(f, args.encoding)) for f in frames]
+    if args.transport == "compressed":
+        jpegs = [
+            cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, args.jpeg_quality])[1].tobytes()
+            for f in frames
+        ]
+        msgs = [CompressedImage(format="jpeg", data=j) for j in jpegs]
+        fields = []
+    else:
+        fields = [encode_bgr(f, args.encoding) for f in frames]
+        msgs = [Image(**f) for f in fields]
     try:
         deadline = time.monotonic() + 120
         while not all(p.get_subscription_count() > 0 for p in pubs.values()):
@@ -190,10 +221,14 @@ def main(argv: list[str] | None = None) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
 
-    # The core alone on the same frames, same thread count as rear_cameras.yaml (1).
+    # The core alone on the same frames with the same work, same thread count as
+    # rear_cameras.yaml (1): what the node would cost if ROS were free.
     from gapcam.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from gapcam.bench import NODE_OVERLAY_SCALE
     from gapcam.pipeline import Pipeline
-    from gapcam.stream import StreamProcessor
+    from gapcam.preprocess import decode_frame
+    from gapcam.ros_image import image_to_bgr, pixel_view
+    from gapcam.stream import StreamProcessor, overlay_size
 
     core = StreamProcessor(
         Pipeline(
@@ -203,20 +238,58 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     )
-    for f in frames:
-        core.process("c", f, 0, "")
-    n_core = 60
+    spec = core.pipeline.card.input
+    overlay_share = 0.0
+    if args.overlay:  # the share of decided frames the node drew an overlay for
+        shares = [
+            int(diag[s]["overlays_rendered"]) / max(1, int(diag[s]["decisions_out"]))
+            for s in sides
+            if "overlays_rendered" in diag.get(s, {})
+        ]
+        overlay_share = sum(shares) / len(shares) if shares else 0.0
+
+    due = [0.0]  # overlay debt: one overlay each time it reaches a whole frame
+
+    def core_frame(k: int) -> None:
+        if args.transport == "compressed":
+            data = jpegs[k % len(jpegs)]
+            image, size = decode_frame(data, spec, "bench")
+            order = "BGR"
+        else:
+            f = fields[k % len(fields)]
+            view = pixel_view(f["encoding"], f["width"], f["height"], f["step"], f["data"])
+            if view is None:
+                image, order = image_to_bgr(**{k_: f[k_] for k_ in _IMAGE_FIELDS}), "BGR"
+            else:
+                image, order = view
+            size = (f["width"], f["height"])
+        out = core.process("c", image, k, "", order=order, frame_size=size)
+        due[0] += overlay_share
+        if due[0] >= 1.0:
+            due[0] -= 1.0
+            size = overlay_size(out.result.image_size, NODE_OVERLAY_SCALE)
+            if args.transport == "compressed":  # the node decodes again at overlay size
+                image = decode_frame(data, spec, "bench", cover=size)[0]
+            core.render(image, out, scale=NODE_OVERLAY_SCALE, order=order)
+
+    for k in range(len(frames)):
+        core_frame(k)
+    n_core = 90
     c0, t0 = time.process_time(), time.perf_counter()
     for k in range(n_core):
-        core.process("c", frames[k % len(frames)], k, "")
+        core_frame(k)
     core_cpu_ms = (time.process_time() - c0) / n_core * 1e3
     core_wall_ms = (time.perf_counter() - t0) / n_core * 1e3
 
+    what = f"JPEG q{args.jpeg_quality}" if args.transport == "compressed" else args.encoding
     print(
-        f"cam_node benchmark: {len(sides)} camera(s) {w}x{h} {args.encoding} at {args.rate:g} Hz, "
+        f"cam_node benchmark: {len(sides)} camera(s) {w}x{h} {what} at {args.rate:g} Hz, "
         f"{args.duration:g} s measured after {args.warmup:g} s warm-up, overlays "
-        f"{'subscribed' if args.overlay else 'off'}, {os.cpu_count()} CPUs"
+        f"{'subscribed' if args.overlay else 'off'}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} (at the end)"
     )
+    if args.overlay:
+        print(f"  node drew an overlay for {overlay_share:.0%} of decided frames; core alone too")
     for side in sides:
         stamps = set(sent[side])
         mine = [r for r in got[side][n0.get(side, 0) :] if r[0] in stamps]
