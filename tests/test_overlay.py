@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from gapcam.overlay import DECISION_COLOURS, cam_mono8, contact_sheet, render_overlay
+from gapcam.overlay import (
+    DECISION_COLOURS,
+    OverlayBuffers,
+    cam_mono8,
+    contact_sheet,
+    heatmap,
+    render_overlay,
+)
 
 PROBS = {"blocked": 0.7, "free": 0.2, "undefined": 0.1}
 
@@ -70,3 +78,41 @@ def test_cam_mono8_and_contact_sheet():
         [np.zeros((100, 200, 3), np.uint8)] * 5, columns=3, tile_width=100, captions=list("abcde")
     )
     assert sheet.shape == (2 * 50, 3 * 100, 3)
+
+
+def test_overlay_drawn_at_output_size_from_an_rgb_view_with_reused_buffers():
+    """The node's path: a read-only RGB view of the frame, drawn at half size into buffers."""
+    rng = np.random.default_rng(1)
+    bgr = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    rgb = np.frombuffer(bgr[..., ::-1].tobytes(), np.uint8).reshape(480, 640, 3)  # read-only
+    kw = dict(decision="blocked", probabilities=PROBS, box=[100, 100, 300, 200], caption="x")
+    want = render_overlay(bgr, _cam(), size=(320, 240), **kw)
+    buffers = OverlayBuffers()
+    got = render_overlay(rgb, _cam(), size=(320, 240), order="RGB", buffers=buffers, **kw)
+    assert got.shape == (240, 320, 3)
+    np.testing.assert_array_equal(got, want)
+    again = render_overlay(rgb, _cam(), size=(320, 240), order="RGB", buffers=buffers, **kw)
+    assert again is got  # the same memory every frame
+    assert render_overlay(bgr, _cam(), size=(320, 240), **kw) is not want  # no buffers: new
+
+
+def test_box_is_scaled_from_its_own_pixel_space():
+    """A box in full-frame pixels lands in the same place on a half-size (reduced) image."""
+    img = np.full((240, 320, 3), 128, np.uint8)
+    kw = dict(decision="blocked", probabilities={}, alpha=0.0)
+    a = render_overlay(
+        img, np.zeros((16, 16)), box=[200, 200, 600, 400], box_space=(640, 480), **kw
+    )
+    b = render_overlay(img, np.zeros((16, 16)), box=[100, 100, 300, 200], **kw)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_heat_map_is_the_jet_colour_of_the_8bit_upsampled_map():
+    cam = np.random.default_rng(2).random((16, 16)).astype(np.float32)
+    mono = cam_mono8(cam, (320, 240))
+    np.testing.assert_array_equal(
+        heatmap(cam, (320, 240)), cv2.applyColorMap(mono, cv2.COLORMAP_JET)
+    )
+    # one quantisation step from the float upsampling it replaces
+    ref = np.clip(cv2.resize(cam, (320, 240), interpolation=cv2.INTER_LINEAR) * 255 + 0.5, 0, 255)
+    assert np.abs(mono.astype(int) - ref.astype(int)).max() <= 2

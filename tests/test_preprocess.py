@@ -9,7 +9,15 @@ import pytest
 from gapcam.dataset import load_resized, scan_folder
 from gapcam.imageio import read_image
 from gapcam.model_card import InputSpec
-from gapcam.preprocess import box_to_image, normalize, preprocess, resize_to_input
+from gapcam.preprocess import (
+    box_to_image,
+    decimate,
+    decimation_stride,
+    decode_frame,
+    normalize,
+    preprocess,
+    resize_to_input,
+)
 
 SPEC = InputSpec()
 
@@ -63,3 +71,54 @@ def test_grayscale_and_alpha_inputs_are_accepted():
 def test_box_maps_back_to_image_pixels():
     assert box_to_image([0, 0, SPEC.width, SPEC.height], SPEC, (1280, 720)) == [0, 0, 1280, 720]
     assert box_to_image([32, 64, 96, 128], SPEC, (1280, 720)) == [320, 360, 960, 720]
+
+
+def test_an_rgb_view_of_message_memory_gives_the_same_input_as_a_bgr_copy():
+    """The node hands a read-only, row-padded RGB view of the message: no copy, same tensor."""
+    rng = np.random.default_rng(3)
+    bgr = cv2.GaussianBlur(rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8), (5, 5), 2)
+    padded = np.zeros((720, 1280 * 3 + 16), np.uint8)  # 16 padding bytes per row
+    padded[:, : 1280 * 3] = bgr[..., ::-1].reshape(720, -1)
+    buf = padded.tobytes()  # immutable, like the serialized message
+    view = np.frombuffer(buf, np.uint8).reshape(720, -1)[:, : 1280 * 3].reshape(720, 1280, 3)
+    assert not view.flags.writeable and not view.flags.c_contiguous
+    np.testing.assert_array_equal(
+        resize_to_input(view, SPEC, "RGB"), resize_to_input(bgr, SPEC, "BGR")
+    )
+    np.testing.assert_array_equal(preprocess(view, SPEC, "RGB"), preprocess(bgr, SPEC))
+    with pytest.raises(ValueError, match="pixel order"):
+        resize_to_input(bgr, SPEC, "YUV")
+
+
+def test_large_frames_are_read_through_a_strided_view_small_ones_whole():
+    assert decimation_stride((1280, 720), SPEC) == 5  # 256x144 read for 128x128
+    assert decimation_stride((1920, 1080), SPEC) == 8
+    assert decimation_stride((224, 224), SPEC) == 1  # the training images: the plain area resize
+    img = np.arange(720 * 1280 * 3, dtype=np.uint32).astype(np.uint8).reshape(720, 1280, 3)
+    view = decimate(img, SPEC)
+    assert view.shape == (144, 256, 3) and np.shares_memory(view, img)
+    assert view[0, 0].tolist() == img[2, 2].tolist()  # block centres
+
+
+def test_normalize_is_the_documented_formula():
+    batch = np.random.default_rng(0).integers(0, 256, (3, SPEC.height, SPEC.width, 3), np.uint8)
+    mean = np.asarray(SPEC.mean, np.float32)
+    std = np.asarray(SPEC.std, np.float32)
+    want = ((batch.astype(np.float32) / 255.0 - mean) / std).transpose(0, 3, 1, 2)
+    got = normalize(batch, SPEC)
+    assert got.dtype == np.float32 and got.shape == (3, 3, SPEC.height, SPEC.width)
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    with pytest.raises(ValueError, match="resize_to_input first"):
+        normalize(np.zeros((1, 10, 10, 3), np.uint8), SPEC)
+
+
+def test_decode_frame_reduces_a_large_jpeg_and_reports_the_frame_size(scene_image):
+    big = cv2.resize(scene_image, (1280, 720))
+    ok, jpg = cv2.imencode(".jpg", big)
+    image, size = decode_frame(jpg.tobytes(), SPEC)
+    assert size == (1280, 720) and image.shape == (180, 320, 3)  # 1/4: still >= 128x128
+    image, size = decode_frame(jpg.tobytes(), SPEC, cover=(640, 360))
+    assert size == (1280, 720) and image.shape == (360, 640, 3)
+    ok, png = cv2.imencode(".png", big)
+    image, size = decode_frame(png.tobytes(), SPEC)  # other formats: full size
+    assert size == (1280, 720) and image.shape == (720, 1280, 3)
