@@ -263,10 +263,17 @@ def cmd_predict(a: argparse.Namespace) -> int:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from gapcam.evaluate import evaluate
 
-    m = evaluate(a.data, a.model, a.out, backend=a.backend, cam_threshold=a.cam_threshold)
+    m = evaluate(
+        a.data,
+        a.model,
+        a.out,
+        backend=a.backend,
+        cam_threshold=a.cam_threshold,
+        loc_class=a.loc_class,
+    )
     loc = (
         f", cam_pointing {m['cam_pointing']:.4f}, cam_iou50 {m['cam_iou50']:.4f} "
-        f"({m['cam_images']} blocked images)"
+        f"({m['cam_images']} {m['cam_localisation_class']} images)"
         if m["cam_pointing"] is not None
         else ""
     )
@@ -292,6 +299,81 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- import / card (any GAP model)
+def cmd_import(a: argparse.Namespace) -> int:
+    from gapcam.onnx_import import import_model, read_labels
+    from gapcam.onnx_import.importer import parse_triple
+
+    classes = read_labels(a.labels) if a.labels else [c.strip() for c in a.classes.split(",")]
+    res = import_model(
+        a.model,
+        a.out,
+        classes,
+        mean=parse_triple(a.mean, "mean"),
+        std=parse_triple(a.std, "std"),
+        name=a.name,
+        color_order=a.color_order,
+        fallback_class=a.fallback_class,
+        with_features=not a.no_features,
+        layout=a.layout,
+        output=a.output,
+    )
+    c = res.checks
+    print(
+        f"wrote {res.onnx_path} and its card ({res.card.model_id}) in {res.seconds:.1f} s: "
+        f"head {res.head.describe()}, {res.card.output.num_classes} classes, CAM "
+        f"{res.head.cam_height}x{res.head.cam_width}"
+        + (", batch made dynamic" if res.made_batch_dynamic else "")
+        + f"; self-checks passed (logits {c['logits_vs_source']:.1e}, GAP identity "
+        f"{c['gap_identity']:.1e}, batch of 2 {c['batch_of_2']:.1e})"
+    )
+    return 0
+
+
+def cmd_card(a: argparse.Namespace) -> int:
+    from gapcam.model_card import load_card_for_onnx
+
+    print(load_card_for_onnx(a.model).describe())
+    return 0
+
+
+def _add_import_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "import",
+        help="turn your own ONNX classifier (GAP + linear head) into a gapcam model + card",
+        description="Find the GAP + linear head, fuse the CAM (a 1x1 convolution with the "
+        "classifier's weights) and write OUT.onnx + OUT.json after self-checks.",
+    )
+    p.add_argument("model", help="source ONNX model (never modified)")
+    p.add_argument("--out", required=True, help="output .onnx; its card is written beside it")
+    names = p.add_mutually_exclusive_group(required=True)
+    names.add_argument("--classes", help="class names in logit order, comma separated")
+    names.add_argument("--labels", help="text file with one class name per line, logit order")
+    p.add_argument("--name", help="model name in the card (default: the output file stem)")
+    p.add_argument(
+        "--mean", required=True, help="r,g,b mean as fractions of 255 (ImageNet: 0.485,0.456,0.406)"
+    )
+    p.add_argument(
+        "--std", required=True, help="r,g,b std as fractions of 255 (ImageNet: 0.229,0.224,0.225)"
+    )
+    p.add_argument("--color-order", choices=("RGB", "BGR"), default="RGB")
+    p.add_argument(
+        "--fallback-class",
+        help="class published when confidence is low (default: none, the top-1 is published)",
+    )
+    p.add_argument("--no-features", action="store_true", help="omit the 'features' output")
+    p.add_argument(
+        "--layout", choices=("NCHW", "NHWC"), help="input layout (default: read from the graph)"
+    )
+    p.add_argument("--output", help="the classifier output when the model has several")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("card", help="print what a model expects (input, classes, outputs)")
+    p.add_argument("model", help="ONNX model with its card beside it")
+    p.set_defaults(func=cmd_card)
+
+
+# ---------------------------------------------------------------------------------------------
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model", default=str(default_model()), help="ONNX model (card beside it) or .plan"
@@ -334,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="accuracy + CAM localisation on a labelled folder")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--loc-class",
+        help="class whose CAM is scored against ground-truth boxes (labels.jsonl "
+        "'blocking_box'); default: the card's 'localisation_class', else 'blocked' if the model "
+        "has it; 'none' to skip",
+    )
     _model_args(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -351,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     p.set_defaults(func=cmd_bench)
 
+    _add_import_commands(sub)
     _add_replay_commands(sub)
     _add_fleet_commands(sub)
     return parser

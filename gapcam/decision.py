@@ -6,8 +6,12 @@ probabilities and changes its decision only with hysteresis:
 
 * a new class takes over when its smoothed probability is at least ``switch_margin`` above the
   current class's for ``hold_frames`` consecutive frames;
-* whenever the best smoothed probability is below ``min_confidence`` the decision is the
-  fallback class (``undefined``): weak evidence is reported as such, not guessed.
+* whenever the best smoothed probability is below ``min_confidence`` and the model has a
+  fallback class (the card's ``fallback_class``, ``undefined`` for the shipped lane-change
+  model, or an override from the node/replay/CLI), the decision is that class: weak evidence is
+  reported as such, not guessed. Without a fallback class the smoothed top-1 is published
+  (with hysteresis) and its low ``confidence`` says how weak it is; no class is ever picked
+  because of its position in the class list.
 
 One smoother per camera; replay and the node both use this class.
 """
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gapcam.labels import FALLBACK_CLASS
+from gapcam.errors import GapcamError
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,21 @@ class SmoothedDecision:
     changed: bool  #: the decision differs from the previous frame's
 
 
+def resolve_fallback(classes: Sequence[str], fallback: str | None) -> str | None:
+    """The fallback class to use (``None``: publish the top-1); refuse a name not in ``classes``.
+
+    An empty string means "no fallback" (how a ROS string parameter says ``None``).
+    """
+    if not fallback:
+        return None
+    if fallback not in classes:
+        raise GapcamError(
+            f"fallback class {fallback!r} is not one of the model's classes "
+            f"{list(classes)[:8]}{' ...' if len(classes) > 8 else ''}; pick one of them or none"
+        )
+    return fallback
+
+
 class DecisionSmoother:
     """Hysteresis over a stream of per-frame class probabilities (one camera)."""
 
@@ -53,11 +72,11 @@ class DecisionSmoother:
         self,
         classes: Sequence[str],
         config: SmoothingConfig | None = None,
-        fallback: str = FALLBACK_CLASS,
+        fallback: str | None = None,
     ) -> None:
         self.classes = tuple(classes)
         self.config = config or SmoothingConfig()
-        self.fallback = fallback if fallback in self.classes else self.classes[-1]
+        self.fallback = resolve_fallback(self.classes, fallback)
         self.reset()
 
     def reset(self) -> None:
@@ -75,7 +94,7 @@ class DecisionSmoother:
         ema = self._ema
         best = int(np.argmax(ema))
         previous = self._current
-        if ema[best] < self.config.min_confidence:
+        if self.fallback is not None and ema[best] < self.config.min_confidence:
             new, conf = self.fallback, float(ema[best])
             self._candidate, self._streak = None, 0
         else:

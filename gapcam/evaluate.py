@@ -1,8 +1,10 @@
 """Accuracy and CAM localisation of a model on a labelled folder (``gapcam evaluate``).
 
-Localisation is scored on ``blocked`` images that carry the blocking vehicle's ground-truth box
-(``labels.jsonl`` from the generator), using the ``blocked`` class's CAM whatever the prediction
-(the usual "ground-truth-known" protocol of weakly supervised localisation):
+Localisation is scored on the images of one class (``--loc-class``, by default the card's
+``localisation_class``: ``blocked`` for the shipped model) that carry a ground-truth box
+(``box`` or, from the synthetic generator, ``blocking_box`` in ``labels.jsonl``), using that
+class's CAM whatever the prediction (the usual "ground-truth-known" protocol of weakly
+supervised localisation):
 
 * ``cam_pointing``: share of images where the CAM maximum lies inside the box;
 * ``cam_iou50``: share where the CAM box (20%-of-max threshold, largest component) has
@@ -21,8 +23,8 @@ from tqdm import tqdm
 from gapcam.cam import DEFAULT_CAM_THRESHOLD, box_iou, cam_peak
 from gapcam.charts import confusion_matrix_image
 from gapcam.dataset import scan_folder
+from gapcam.errors import GapcamError
 from gapcam.imageio import read_image
-from gapcam.labels import BLOCKED
 from gapcam.overlay import contact_sheet
 from gapcam.pipeline import Pipeline
 
@@ -36,16 +38,24 @@ def evaluate(
     sheet_size: int = 24,
     progress: bool = True,
     cam_threshold: float = DEFAULT_CAM_THRESHOLD,
+    loc_class: str | None = None,
 ) -> dict:
     """Run the model over ``data_dir`` and write ``metrics.json``, ``confusion_matrix.png`` and
     ``overlays.png`` (a contact sheet, errors first) into ``out_dir``. Returns the metrics."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    loc_class = None
     pipe = Pipeline.from_model(model, backend, cam_threshold=cam_threshold)
-    if BLOCKED in pipe.classes:
-        loc_class = BLOCKED
-        pipe.cam_class = BLOCKED
+    if loc_class is None:
+        loc_class = pipe.card.localisation_class
+    elif loc_class == "none":
+        loc_class = None
+    if loc_class is not None:
+        if loc_class not in pipe.classes:
+            raise GapcamError(
+                f"--loc-class {loc_class!r} is not one of the model's classes "
+                f"{list(pipe.classes)[:8]}; pick one or 'none'"
+            )
+        pipe.cam_class = loc_class
     folder = scan_folder(data_dir, pipe.classes)
     n_cls = len(pipe.classes)
     confusion = np.zeros((n_cls, n_cls), dtype=np.int64)
@@ -56,7 +66,7 @@ def evaluate(
         r = pipe.analyze(image)
         true = pipe.classes.index(s.label)
         confusion[true, r.class_index] += 1
-        gt = s.meta.get("blocking_box")
+        gt = s.meta.get("box") or s.meta.get("blocking_box")
         if loc_class and s.label == loc_class and gt:
             h, w = image.shape[:2]
             px, py = cam_peak(r.cam, (w, h))

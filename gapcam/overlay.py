@@ -7,17 +7,20 @@ Text and line sizes scale with the image height so the overlay stays legible fro
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
 
-#: BGR colour per decision label; unknown labels are drawn in white.
+#: BGR colours of the reference lane-change classes; any other class gets :func:`class_colour`.
 DECISION_COLOURS: dict[str, tuple[int, int, int]] = {
     "blocked": (40, 40, 230),
     "free": (60, 200, 60),
     "undefined": (0, 200, 230),
 }
+#: With more classes than this, the panel lists only the most probable ones.
+MAX_PANEL_CLASSES = 6
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -41,6 +44,25 @@ class OverlayBuffers:
                 self._arrays.clear()
             arr = self._arrays[key] = np.empty(shape, np.uint8)
         return arr
+
+
+def class_colour(name: str) -> tuple[int, int, int]:
+    """A bright BGR colour for any class name: fixed for the lane-change classes, otherwise a hue
+    derived from the name (stable across runs, models and class orders)."""
+    if name in DECISION_COLOURS:
+        return DECISION_COLOURS[name]
+    hue = zlib.crc32(name.encode("utf-8")) % 180
+    hsv = np.array([[[hue, 200, 235]]], np.uint8)
+    b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
+    return int(b), int(g), int(r)
+
+
+def panel_entries(probabilities: Mapping[str, float]) -> dict[str, float]:
+    """The probabilities shown on the overlay: all of a small class set, else the top ones."""
+    if len(probabilities) <= MAX_PANEL_CLASSES:
+        return dict(probabilities)
+    top = sorted(probabilities.items(), key=lambda kv: -float(kv[1]))[: MAX_PANEL_CLASSES - 1]
+    return dict(top)
 
 
 def _new(name: str, shape: tuple[int, ...], buffers: OverlayBuffers | None) -> np.ndarray:
@@ -118,14 +140,14 @@ def render_overlay(
     out = cv2.addWeighted(base, 1.0 - alpha, heat, alpha, 0.0, dst=_new("out", (h, w, 3), buffers))
     # Scales with the image height (legible at 640x480 and at 1920x1080); floor for thumbnails.
     unit = max(0.5, h / 480.0)
-    colour = DECISION_COLOURS.get(decision, (255, 255, 255))
+    colour = class_colour(decision)
     thick = max(2, int(round(2 * unit)))
     if box is not None:
         bw, bh = box_space or (iw, ih)
         sx, sy = w / bw, h / bh
         x0, y0, x1, y1 = (int(round(v * s)) for v, s in zip(box, (sx, sy, sx, sy), strict=True))
         cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), colour, thick, cv2.LINE_AA)
-    _draw_panel(out, decision, probabilities, colour, unit, caption)
+    _draw_panel(out, decision, panel_entries(probabilities), colour, unit, caption)
     return out
 
 
@@ -164,7 +186,7 @@ def _draw_panel(
         bx = pad + label_w + int(8 * unit)
         by0, by1 = y - int(12 * unit), y
         cv2.rectangle(out, (bx, by0), (bx + bar_w, by1), (90, 90, 90), -1)
-        fill = DECISION_COLOURS.get(name, (200, 200, 200))
+        fill = class_colour(name)
         cv2.rectangle(out, (bx, by0), (bx + int(bar_w * float(p)), by1), fill, -1)
         cv2.putText(
             out,

@@ -17,6 +17,7 @@ import numpy as np
 
 from gapcam.backends import Backend, load_backend
 from gapcam.cam import DEFAULT_CAM_THRESHOLD, cam_box, eigen_cam, normalize_cam, softmax
+from gapcam.decision import resolve_fallback
 from gapcam.errors import GapcamError
 from gapcam.imageio import as_bgr8
 from gapcam.overlay import OverlayBuffers, render_overlay
@@ -55,6 +56,9 @@ class Pipeline:
     ``cam_class`` selects the map used for the box and overlay: ``"predicted"`` (the frame's
     argmax class), a class name (e.g. always ``"blocked"``), or ``"eigen"`` (class-agnostic,
     needs the model's ``features`` output).
+
+    ``fallback_class`` is the class decisions fall back to at low confidence: the card's
+    ``fallback_class`` unless overridden (a class name, or ``""`` for none: publish the top-1).
     """
 
     def __init__(
@@ -63,10 +67,14 @@ class Pipeline:
         *,
         cam_threshold: float = DEFAULT_CAM_THRESHOLD,
         cam_class: str = "predicted",
+        fallback_class: str | None = None,
     ) -> None:
         self.backend = backend
         self.card = backend.card
         self.classes = tuple(self.card.classes)
+        self.fallback_class = resolve_fallback(
+            self.classes, self.card.fallback_class if fallback_class is None else fallback_class
+        )
         self.cam_threshold = cam_threshold
         if cam_class not in ("predicted", "eigen", *self.classes):
             raise GapcamError(

@@ -107,7 +107,8 @@ def _blob_params(spec: InputSpec) -> cv2.dnn.Image2BlobParams:
 
 
 def normalize(batch: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """``uint8`` ``(N, h, w, 3)`` (or one ``(h, w, 3)``) -> ``float32`` ``(N, 3, h, w)``.
+    """``uint8`` ``(N, h, w, 3)`` (or one ``(h, w, 3)``) -> ``float32`` ``(N, 3, h, w)``
+    (``(N, h, w, 3)`` for a model whose card says ``layout: NHWC``).
 
     ``(v / 255 - mean) / std`` per channel, computed by OpenCV in one pass straight into the
     planar layout (a fifth of the time of the numpy expression, equal to it within 1e-6).
@@ -120,7 +121,10 @@ def normalize(batch: np.ndarray, spec: InputSpec) -> np.ndarray:
             f"got {batch.shape[2]}x{batch.shape[1]}"
         )
     images = [np.ascontiguousarray(im) for im in batch]
-    return cv2.dnn.blobFromImagesWithParams(images, _blob_params(spec))
+    blob = cv2.dnn.blobFromImagesWithParams(images, _blob_params(spec))
+    if spec.layout == "NHWC":  # TensorFlow/Keras exports take channels last
+        return np.ascontiguousarray(blob.transpose(0, 2, 3, 1))
+    return blob
 
 
 def preprocess(

@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from gapcam.decision import DecisionSmoother, SmoothedDecision, SmoothingConfig
+from gapcam.decision import (
+    DecisionSmoother,
+    SmoothedDecision,
+    SmoothingConfig,
+    resolve_fallback,
+)
 from gapcam.overlay import OverlayBuffers
 from gapcam.pipeline import FrameResult, Pipeline
 
@@ -35,11 +40,23 @@ class FrameOutput:
 
 
 class StreamProcessor:
-    """Pipeline + one smoother per camera key (topic or namespace)."""
+    """Pipeline + one smoother per camera key (topic or namespace).
 
-    def __init__(self, pipeline: Pipeline, smoothing: SmoothingConfig | None = None) -> None:
+    ``fallback_class`` overrides the card's low-confidence fallback for this stream: a class
+    name, ``""`` for none (publish the top-1), or ``None`` to use the pipeline's (the card's).
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        smoothing: SmoothingConfig | None = None,
+        fallback_class: str | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.smoothing = smoothing or SmoothingConfig()
+        self.fallback_class = resolve_fallback(
+            pipeline.classes, pipeline.fallback_class if fallback_class is None else fallback_class
+        )
         self._smoothers: dict[str, DecisionSmoother] = {}
         self._overlay_buffers = OverlayBuffers()
 
@@ -55,7 +72,9 @@ class StreamProcessor:
 
     def smoother(self, camera: str) -> DecisionSmoother:
         if camera not in self._smoothers:
-            self._smoothers[camera] = DecisionSmoother(self.classes, self.smoothing)
+            self._smoothers[camera] = DecisionSmoother(
+                self.classes, self.smoothing, self.fallback_class
+            )
         return self._smoothers[camera]
 
     def process(

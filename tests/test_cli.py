@@ -11,7 +11,7 @@ import cv2
 import pytest
 
 from gapcam.cli import main
-from gapcam.model_card import card_path_for
+from gapcam.model_card import card_path_for, sha256_file
 
 
 def _run(argv, capsys):
@@ -161,7 +161,7 @@ def test_user_errors_are_one_line_and_exit_2(
 def test_invalid_onnx_file_is_a_clear_error(tmp_path, image_files, shipped_model, capsys):
     bad, _ = _corrupt_model_dir(tmp_path, shipped_model)
     card = json.loads(card_path_for(bad).read_text())
-    card["onnx_sha256"] = ""  # skip the hash check to reach the loader
+    card["onnx_sha256"] = sha256_file(bad)  # the card describes the broken file: reach the loader
     card_path_for(bad).write_text(json.dumps(card))
     code, _, err = _run(
         ["predict", image_files["jpg"], "--out", tmp_path / "o", "--model", bad], capsys

@@ -10,7 +10,7 @@ import numpy as np
 
 from gapcam.backends.base import Backend, InferenceOutput
 from gapcam.errors import ModelContractError
-from gapcam.model_card import ModelCard, load_card_for_onnx
+from gapcam.model_card import ModelCard, input_shape_problem, load_card_for_onnx
 
 _OPT_LEVELS = {"disable", "basic", "extended", "all"}
 
@@ -71,11 +71,11 @@ class OnnxRuntimeBackend(Backend):
         if len(inputs) != 1 or inputs[0].name != self.card.input.name:
             problems.append(f"input {[i.name for i in inputs]} != card {self.card.input.name!r}")
         else:
-            shape = inputs[0].shape
-            if len(shape) != 4 or shape[2:] != [self.card.input.height, self.card.input.width]:
-                problems.append(
-                    f"input shape {shape} != card 3x{self.card.input.height}x{self.card.input.width}"
-                )
+            problem = input_shape_problem(inputs[0].shape, self.card.input)
+            if problem:
+                # A wrong channel count or layout is a property of the model, not of a stale
+                # card: say it alone, before ORT fails on the first frame with a traceback.
+                raise ModelContractError(f"{self.path}: {problem}")
         for want in (out.logits, out.cam):
             if want not in names:
                 problems.append(f"output {want!r} missing")

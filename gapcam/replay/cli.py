@@ -82,6 +82,10 @@ def add_replay_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
         help="overlay size relative to the input, (0, 1] (default: the node's overlay.scale, 0.5)",
     )
     p.add_argument("--ground-truth", metavar="TOPIC", help="ground-truth topic (std_msgs/String)")
+    p.add_argument(
+        "--fallback-class",
+        help="low-confidence fallback class (default: the card's; '' for none: the top-1)",
+    )
     p.add_argument("--reorder-window", type=int, default=8, help="frames held for stamp order")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     add_max_pixels(p, default=None)
@@ -147,6 +151,7 @@ def cmd_replay(a: argparse.Namespace) -> int:
         report=a.report,
         progress=a.progress and sys.stderr.isatty(),
         max_frames=a.max_frames,
+        fallback_class=a.fallback_class,
     )
     if a.params:
         opts = load_node_params(a.params, opts)
@@ -177,6 +182,8 @@ def format_summary(s) -> str:  # noqa: ANN001 - ReplaySummary, imported lazily
     ]
     if s.accuracy is not None:
         lines.append(f"accuracy against ground truth: {s.accuracy:.4f}")
+    if s.ground_truth_note:
+        lines.append(s.ground_truth_note)
     lines.append(f"output bag: {s.output_bag}")
     if s.report_dir:
         lines.append(f"report: {Path(s.report_dir) / 'report.md'}")

@@ -34,6 +34,7 @@ from gapcam.cam import DEFAULT_CAM_THRESHOLD
 from gapcam.decision import SmoothingConfig
 from gapcam.errors import GapcamError, ImageDecodeError
 from gapcam.imageio import DEFAULT_MAX_PIXELS
+from gapcam.labels import unknown_labels_note
 from gapcam.pipeline import Pipeline
 from gapcam.replay import bag_io, messages
 from gapcam.replay.collect import CameraStats, ChangeCollector, FrameRecord, Reorder
@@ -67,6 +68,8 @@ class ReplayOptions:
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     cam_class: str = "predicted"
     cam_threshold: float = DEFAULT_CAM_THRESHOLD
+    #: Low-confidence fallback class; ``None``: the card's, ``""``: none (publish the top-1).
+    fallback_class: str | None = None
     reorder_window: int = 8
     max_pixels: int = DEFAULT_MAX_PIXELS  #: larger frames are refused undecoded, as by the node
     ground_truth_topic: str | None = None
@@ -94,6 +97,8 @@ class ReplaySummary:
     status: str = "complete"  #: complete | truncated | interrupted | failed
     error: str | None = None
     accuracy: float | None = None
+    #: Set when ground-truth labels are not (all) the model's classes (see unknown_labels_note).
+    ground_truth_note: str | None = None
     records: list[FrameRecord] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,6 +144,7 @@ def replay_bag(
                 options.backend,
                 cam_class=options.cam_class,
                 cam_threshold=options.cam_threshold,
+                fallback_class=options.fallback_class,
             )
         job = _Replay(reader, in_bag, out_bag, cameras, gt_topic, pipeline, options, on_frame)
         return job.run()
@@ -165,7 +171,7 @@ class _Replay:
         self.gt_topic = gt_topic
         self.opt = opt
         self.on_frame = on_frame
-        self.processor = StreamProcessor(pipeline, opt.smoothing)
+        self.processor = StreamProcessor(pipeline, opt.smoothing, opt.fallback_class)
         self.store = bag_io.typestore(opt.distro)
         self.collector = ChangeCollector(self.processor)
         self.reorder = {t: Reorder(opt.reorder_window) for t in self.cameras}
@@ -437,9 +443,12 @@ class _Replay:
         for r in self.records:  # labels may be stored after their frame: resolve at the end
             if r.truth is None:
                 r.truth = self.truth.get((r.frame_id, r.stamp_ns))
-        labelled = [r for r in self.records if r.truth is not None]
-        written = sum(c["frames"] for c in cams.values())
         classes = self.processor.classes
+        note = unknown_labels_note((r.truth for r in self.records), classes)
+        if note:
+            print(f"gapcam replay: {note}", file=sys.stderr)
+        labelled = [r for r in self.records if r.truth is not None and r.truth in classes]
+        written = sum(c["frames"] for c in cams.values())
         acc = (
             sum(classes[r.decision] == r.truth for r in labelled) / len(labelled)
             if labelled
@@ -460,6 +469,7 @@ class _Replay:
             status=status,
             error=error,
             accuracy=None if acc is None else round(acc, 4),
+            ground_truth_note=note,
             records=self.records,
         )
 

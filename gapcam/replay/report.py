@@ -83,13 +83,15 @@ def write_report(
         )
     lines += ["", "## Counts per class", "", _counts_table(by_cam, classes), ""]
 
-    if has_truth:
+    if summary.ground_truth_note:
+        lines += [f"> {summary.ground_truth_note}", ""]
+    if has_truth and summary.accuracy is not None:
         from gapcam.charts import confusion_matrix_image
 
         m = confusion(records, classes)
         labelled = int(m.sum())
         raw_ok = sum(
-            1 for r in records if r.truth is not None and classes[r.raw_decision] == r.truth
+            1 for r in records if r.truth in classes and classes[r.raw_decision] == r.truth
         )
         cv2.imwrite(
             str(out / "confusion.png"),
@@ -103,7 +105,7 @@ def write_report(
             "",
         ]
         for cam, recs in by_cam.items():
-            lab = [r for r in recs if r.truth is not None]
+            lab = [r for r in recs if r.truth in classes]
             if lab:
                 ok = sum(classes[r.decision] == r.truth for r in lab)
                 lines.append(f"- `{cam}`: {ok / len(lab):.4f} ({len(lab)} frames)")
