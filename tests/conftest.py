@@ -46,3 +46,26 @@ def image_files(tmp_path, scene_image) -> dict[str, Path]:
     cv2.imwrite(str(files["gray"]), cv2.cvtColor(scene_image, cv2.COLOR_BGR2GRAY))
     cv2.imwrite(str(files["png16"]), scene_image.astype(np.uint16) * 257)
     return files
+
+
+#: Classes of the 5-class imported model (a user's own classifier, not the lane-change task).
+FIVE_CLASSES = ("car", "truck", "bike", "person", "empty")
+
+
+@pytest.fixture(scope="session")
+def imported_five_class(tmp_path_factory) -> Path:
+    """A MobileNetV2-like PyTorch classifier (random weights, 64 px, 5 classes) exported the
+    standard way (static batch, ``input``/``logits``) and brought in with ``gapcam import``
+    without a fallback class: the runtime must publish its top-1, whatever the class order."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "onnx_import"))
+    from import_models import MobileNetV2Like, export_standard, randomize_batchnorm
+
+    from gapcam.onnx_import import import_model
+
+    d = tmp_path_factory.mktemp("imported")
+    net = randomize_batchnorm(MobileNetV2Like(len(FIVE_CLASSES)), seed=5)
+    src = export_standard(net, d / "user.onnx", 64)
+    res = import_model(src, d / "five" / "five.onnx", FIVE_CLASSES, mean=(0.5,) * 3, std=(0.5,) * 3)
+    return res.onnx_path
