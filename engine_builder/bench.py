@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gapcam.backends.base import Backend
+from gapcam.model_card import expected_input_shape
 
 
 @dataclass
@@ -42,7 +43,8 @@ def bench_backend(
     rng = np.random.default_rng(seed)
     rows = []
     for n in batch_sizes:
-        batch = rng.standard_normal((n, 3, spec.height, spec.width)).astype(np.float32)
+        shape = [n if d == "N" else d for d in expected_input_shape(spec)]  # NCHW or NHWC
+        batch = rng.standard_normal(shape).astype(np.float32)
         for _ in range(warmup):
             backend.infer(batch)
         times = np.empty(iterations)

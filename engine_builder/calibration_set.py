@@ -148,6 +148,34 @@ class ImageSet:
             self.root, [self.entries[i] for i in idx], self.preprocessing, None, self.manifest
         )
 
+    def holdout(self, every: int = 5) -> tuple[ImageSet, ImageSet]:
+        """(rest, every ``every``-th image): a validation split of a set that has none.
+
+        ``engine-builder quantize`` without ``--val`` calibrates on the rest and evaluates on
+        the held-out images, so the report is not measured on the data that set the ranges.
+        """
+        held = self.entries[every - 1 :: every]
+        rest = [e for i, e in enumerate(self.entries) if (i + 1) % every]
+        base = dict(self.manifest or {})
+        name = self.name
+        sel = {"method": f"every {every}th image of {name} held out for validation"}
+        return (
+            ImageSet(
+                self.root,
+                rest,
+                self.preprocessing,
+                None,
+                {**base, "name": f"{name} (calibration part)", "selection": sel},
+            ),
+            ImageSet(
+                self.root,
+                held,
+                self.preprocessing,
+                None,
+                {**base, "name": f"{name} (held-out 1/{every})", "selection": sel},
+            ),
+        )
+
     def batches(self, spec: InputSpec, batch_size: int) -> Iterator[np.ndarray]:
         """Preprocessed ``float32`` batches through the one runtime preprocessing."""
         paths = self.paths

@@ -73,7 +73,7 @@ def _is_plan(path: Path) -> bool:
 def cmd_quantize(args: argparse.Namespace) -> int:
     import onnx
 
-    from engine_builder.calibration_set import DEFAULT_VALIDATION_SET, MANIFEST, load_image_set
+    from engine_builder.calibration_set import load_image_set
     from engine_builder.qdq_rules import check_qdq_model, is_qdq_model
     from engine_builder.quantize import qdq_path_for, quantize_model
 
@@ -91,10 +91,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         return 0
     card = _card(args.model)
     calib = load_image_set(args.calib, card.input).subset(args.calib_images)
-    val_path = args.val
-    if val_path is None and (DEFAULT_VALIDATION_SET / MANIFEST).is_file():
-        val_path = DEFAULT_VALIDATION_SET
-    val = load_image_set(val_path, card.input).subset(args.val_images) if val_path else None
+    # Without --val part of --calib is held out (quantize_model says so): a default validation
+    # set of the shipped task would be the wrong images for any other model.
+    val = load_image_set(args.val, card.input).subset(args.val_images) if args.val else None
     out = args.out or qdq_path_for(args.model)
     result = quantize_model(
         args.model,
@@ -203,6 +202,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     backend = load_backend(target, "auto", **kwargs)
     try:
         say(backend.describe())
+        static = getattr(backend, "static_batch", None)
+        if static:
+            say(
+                f"the model has a static batch of {static}: other batch sizes run as {static}-image calls"
+            )
         rows = bench_backend(backend, args.batch, iterations=args.iterations, warmup=args.warmup)
     finally:
         backend.close()
@@ -322,7 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quantize", help="FP32 ONNX -> Q/DQ INT8 ONNX with an accuracy report (CPU)")
     p.add_argument("model", type=Path)
     p.add_argument("--calib", type=Path, default=DEFAULT_CALIBRATION_SET, help="calibration set")
-    p.add_argument("--val", type=Path, help="validation set (default calibration/validation)")
+    p.add_argument(
+        "--val", type=Path, help="validation set (default: every 5th --calib image held out)"
+    )
     p.add_argument("--out", type=Path, help="output (default MODEL.int8.qdq.onnx)")
     p.add_argument("--method", choices=("entropy", "percentile", "max"), default="entropy")
     p.add_argument("--percentile", type=float, default=99.99)

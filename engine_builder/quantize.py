@@ -40,6 +40,7 @@ from engine_builder.compare import Comparison, Thresholds, compare_backends, lab
 from engine_builder.errors import EngineBuilderError, VerificationFailedError
 from engine_builder.qdq_rules import require_tensorrt_qdq
 from gapcam.backends.onnxruntime_backend import OnnxRuntimeBackend
+from gapcam.labels import unknown_labels_note
 from gapcam.model_card import ModelCard, card_path_for, sha256_file
 
 METHODS = ("entropy", "percentile", "max")
@@ -183,7 +184,8 @@ def activation_ranges(
     if method not in METHODS:
         raise EngineBuilderError(f"unknown calibration method {method!r}; use {', '.join(METHODS)}")
     say(f"calibration: {len(calib.entries)} images from {calib.name} ({method})")
-    batches = list(calib.batches(card.input, batch_size))
+    static = static_batch(fp32_path)
+    batches = list(fixed_size(calib.batches(card.input, static or batch_size), static))
     exact = {card.input.name: input_amax(card.input.mean, card.input.std)}
     return collect_amax(
         fp32_path,
@@ -193,6 +195,34 @@ def activation_ranges(
         fixed=exact,
         progress=say,
     )
+
+
+def static_batch(model: str | Path | onnx.ModelProto) -> int | None:
+    """The fixed batch size of a graph's input (PyTorch's default export: 1), or ``None``."""
+    if not isinstance(model, onnx.ModelProto):
+        model = onnx.load(str(model), load_external_data=False)
+    inits = {i.name for i in model.graph.initializer}
+    for inp in model.graph.input:
+        if inp.name in inits:
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0:
+            return int(dims[0].dim_value)
+        return None
+    return None
+
+
+def fixed_size(batches, size: int | None):  # noqa: ANN001, ANN201 - iterables of arrays
+    """Batches of exactly ``size`` rows (the last padded with copies) for a static-batch graph."""
+    for batch in batches:
+        if size is None or len(batch) == size:
+            yield batch
+            continue
+        for i in range(0, len(batch), size):
+            chunk = batch[i : i + size]
+            if len(chunk) < size:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - len(chunk), axis=0)])
+            yield chunk
 
 
 def evaluate_qdq(
@@ -223,18 +253,40 @@ def quantize_model(
     thresholds: Thresholds = QUANTIZE_THRESHOLDS,
     force: bool = False,
     say: Callable[[str], None] = print,
+    fallback_methods: bool = True,
 ) -> QuantizeResult:
     """Quantise, check the rules, evaluate, and publish model + card + report if they pass.
 
     ``head="float"`` keeps the classifier head (the Gemm of the logits and the 1x1 CAM
     convolution) unquantised: both are tiny, and they are where the decision and the heat map
     are made.
+
+    Without ``validation``, every 5th image of ``calib`` is held out and the rest calibrates
+    (the report says so). With ``fallback_methods``, an entropy calibration that misses the
+    thresholds (typically the CAM correlation of MobileNet-like nets, whose ReLU6 activations
+    entropy clips too hard) is retried with ``percentile`` and then ``max``; the first method
+    that passes is kept and named in the report and the card.
     """
     if head not in HEAD_CHOICES:
         raise EngineBuilderError(f"head must be one of {', '.join(HEAD_CHOICES)}")
+    if method not in METHODS:
+        raise EngineBuilderError(f"unknown calibration method {method!r}; use {', '.join(METHODS)}")
     from onnxruntime.quantization import quant_pre_process
 
     fp32_path, out_path = Path(fp32_path), Path(out_path)
+    held_out = validation is None and len(calib.entries) >= 10
+    if held_out:
+        calib, validation = calib.holdout(5)
+        say(
+            f"no --val: holding out {len(validation.entries)} of "
+            f"{len(calib.entries) + len(validation.entries)} calibration images for validation"
+        )
+    note = unknown_labels_note((validation or calib).labels, card.classes)
+    if note:
+        say(note)
+    methods = [method]
+    if fallback_methods and method == "entropy":
+        methods += ["percentile", "max"]
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".quantize-", dir=out_path.parent) as tmp:
         work = Path(tmp)
@@ -244,35 +296,61 @@ def quantize_model(
         pre_model = onnx.load(str(pre))
         exclude = head_nodes(pre_model, card) if head == "float" else []
         onnx.save(pre_model, str(pre))
-        amax = activation_ranges(pre, card, calib, method=method, percentile=percentile, say=say)
-        raw = work / "qdq.onnx"
-        with _quiet_onnxruntime_logs():
-            _quantize_with_ranges(pre, raw, amax, work, exclude)
-        model = onnx.load(str(raw))
-        _strip_unused_opsets(model)
-        require_tensorrt_qdq(model, str(out_path))
-        tmp_model = work / out_path.name
-        onnx.save(model, str(tmp_model))
-        qdq_card = card_for_qdq(
-            card, fp32_path, tmp_model, out_path.parent, calib, method, percentile, head
-        )
-        tmp_card = card_path_for(tmp_model)
-        qdq_card.save(tmp_card)
         data = validation or calib
         say(
             f"evaluating Q/DQ vs FP32 on {len(data.entries)} images from {data.name}"
             + ("" if validation else " (the calibration set: pass --val for held-out data)")
         )
-        comparison = evaluate_qdq(fp32_path, tmp_model, card, qdq_card, data)
-        failures = comparison.failures(thresholds)
+        tried: list[dict[str, Any]] = []
+        chosen = None
+        for m in methods:
+            attempt = work / m
+            attempt.mkdir()
+            amax = activation_ranges(pre, card, calib, method=m, percentile=percentile, say=say)
+            raw = attempt / "qdq.onnx"
+            with _quiet_onnxruntime_logs():
+                _quantize_with_ranges(pre, raw, amax, attempt, exclude)
+            model = onnx.load(str(raw))
+            _strip_unused_opsets(model)
+            require_tensorrt_qdq(model, str(out_path))
+            tmp_model = attempt / out_path.name
+            onnx.save(model, str(tmp_model))
+            qdq_card = card_for_qdq(
+                card, fp32_path, tmp_model, out_path.parent, calib, m, percentile, head
+            )
+            tmp_card = card_path_for(tmp_model)
+            qdq_card.save(tmp_card)
+            comparison = evaluate_qdq(fp32_path, tmp_model, card, qdq_card, data)
+            failures = comparison.failures(thresholds)
+            tried.append({"method": m, "failures": failures, **_brief(comparison)})
+            chosen = (m, tmp_model, tmp_card, comparison, failures)
+            if not failures:
+                break
+            if m != methods[-1]:
+                say(
+                    f"{m} calibration misses the targets ({'; '.join(failures)}); trying {methods[methods.index(m) + 1]}"
+                )
+        assert chosen is not None
+        if chosen[4] and force:  # none passed: --force writes the first (the requested) method
+            first = tried[0]["method"]
+            chosen = (
+                first,
+                work / first / out_path.name,
+                card_path_for(work / first / out_path.name),
+                *_rerun(fp32_path, work / first / out_path.name, card, data, thresholds),
+            )
+        m, tmp_model, tmp_card, comparison, failures = chosen
         report = {
             "model": str(out_path),
             "fp32_model": str(fp32_path),
-            "method": method,
-            "percentile": percentile if method == "percentile" else None,
+            "method": m,
+            "methods_tried": tried,
+            "percentile": percentile if m == "percentile" else None,
             "head": head,
             "calibration_set": calib.describe(),
             "validation_set": data.describe(),
+            "validation_held_out_from_calib": held_out,
+            "validation_note": note,
             "evaluated_with": "onnxruntime, Q/DQ at ORT_ENABLE_BASIC, FP32 at ORT_ENABLE_ALL",
             "thresholds": thresholds.__dict__,
             "comparison": comparison.to_dict(),
@@ -283,15 +361,31 @@ def quantize_model(
         if failures and not force:
             report_path.write_text(json.dumps(report, indent=2) + "\n")
             raise VerificationFailedError(
-                f"{out_path}: Q/DQ model below thresholds ({'; '.join(failures)}); not written "
-                f"(report: {report_path}); try --method percentile, a larger --calib set, or --force"
+                f"{out_path}: Q/DQ model below thresholds with {', '.join(methods)} "
+                f"({'; '.join(failures)}); not written (report: {report_path}); try a larger "
+                "--calib set, --head float, or --force"
             )
+        if m != method:
+            say(f"kept {m} calibration (the first that passes the targets)")
         os.replace(tmp_model, out_path)
         os.replace(tmp_card, card_path_for(out_path))
         report_path.write_text(json.dumps(report, indent=2) + "\n")
     return QuantizeResult(
         out_path, ModelCard.load(card_path_for(out_path)), report, comparison, failures
     )
+
+
+def _brief(c: Comparison) -> dict[str, Any]:
+    return {
+        "top1_agreement": c.top1_agreement,
+        "cam_correlation_mean": c.cam_correlation_mean,
+    }
+
+
+def _rerun(fp32_path, qdq_path, card, data, thresholds):  # noqa: ANN001, ANN202
+    qdq_card = ModelCard.load(card_path_for(qdq_path))
+    comparison = evaluate_qdq(fp32_path, qdq_path, card, qdq_card, data)
+    return comparison, comparison.failures(thresholds)
 
 
 def card_for_qdq(

@@ -97,7 +97,27 @@ class OnnxRuntimeBackend(Backend):
         self._outputs = [out.logits, out.cam]
         if out.features and out.features in names:
             self._outputs.append(out.features)
+        first = inputs[0].shape[0]
+        #: The batch size the graph was exported with (PyTorch's default export fixes it to 1);
+        #: ``None`` when the batch axis is dynamic.
+        self.static_batch: int | None = first if isinstance(first, int) and first > 0 else None
 
     def infer(self, batch: np.ndarray) -> InferenceOutput:
-        res = self.session.run(self._outputs, {self.card.input.name: batch})
+        b = self.static_batch
+        if b is None or len(batch) == b:
+            res = self.session.run(self._outputs, {self.card.input.name: batch})
+            return InferenceOutput(
+                logits=res[0], cam=res[1], features=res[2] if len(res) > 2 else None
+            )
+        # A static-batch graph: run it in chunks of its batch, the last one padded.
+        parts = []
+        for i in range(0, len(batch), b):
+            chunk = batch[i : i + b]
+            n = len(chunk)
+            if n < b:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], b - n, axis=0)])
+            parts.append(
+                [r[:n] for r in self.session.run(self._outputs, {self.card.input.name: chunk})]
+            )
+        res = [np.concatenate([p[k] for p in parts]) for k in range(len(self._outputs))]
         return InferenceOutput(logits=res[0], cam=res[1], features=res[2] if len(res) > 2 else None)
