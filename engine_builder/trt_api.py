@@ -328,6 +328,12 @@ class BuildSettings:
         return dict(self.__dict__)
 
 
+def static_profile_batch(input_shape: tuple[int, ...]) -> int | None:
+    """The batch of a parsed input whose first dimension is fixed (``-1``: dynamic)."""
+    first = int(input_shape[0]) if input_shape else -1
+    return first if first > 0 else None
+
+
 def make_config(
     trt,
     parsed: ParsedNetwork,
@@ -351,6 +357,10 @@ def make_config(
     # Strongly typed (11+): precision is in the graph (fp16 casts, Q/DQ), see build.prepare_onnx.
     (input_name, input_shape), *_ = parsed.inputs
     chw = tuple(input_shape[1:])
+    fixed = static_profile_batch(input_shape)
+    if fixed is not None:  # a static-batch graph (PyTorch's default export) has one shape
+        settings.min_batch = settings.opt_batch = settings.max_batch = fixed
+        settings.calibration_batch = fixed
     profile = builder.create_optimization_profile()
     profile.set_shape(
         input_name,

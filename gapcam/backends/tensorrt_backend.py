@@ -32,7 +32,7 @@ import numpy as np
 
 from gapcam.backends.base import Backend, InferenceOutput
 from gapcam.errors import GapcamError, ModelContractError
-from gapcam.model_card import ModelCard
+from gapcam.model_card import ModelCard, expected_input_shape
 
 #: Identifies the metadata layout; bump when a key this module reads changes meaning.
 PLAN_METADATA_SCHEMA = "gapcam-plan/1"
@@ -352,9 +352,11 @@ class TensorRTBackend(Backend):
                     f"{self.path}: engine IO {self._inputs} -> {self._outputs} does not match "
                     f"its model card ({spec.name} -> {out.logits}, {out.cam}); rebuild it"
                 )
-            _, _, max_shape = engine.get_tensor_profile_shape(spec.name, 0)
+            min_shape, _, max_shape = engine.get_tensor_profile_shape(spec.name, 0)
             self.max_batch = int(max_shape[0])
-            self._input_shape = (3, spec.height, spec.width)
+            #: > 1 only for an engine of a static-batch graph: smaller batches are padded.
+            self.min_batch = int(min_shape[0])
+            self._input_shape = tuple(expected_input_shape(spec)[1:])  # NCHW or NHWC
             self._dtypes = {n: np.dtype(trt.nptype(engine.get_tensor_dtype(n))) for n in self._io}
             self._host: dict[str, np.ndarray] = {}
             self._device: dict[str, Any] = {}
@@ -390,7 +392,12 @@ class TensorRTBackend(Backend):
                 cam=np.concatenate([p.cam for p in parts]),
                 features=None if feats[0] is None else np.concatenate(feats),
             )
-        results = self._run(batch)
+        n = batch.shape[0]
+        if n < self.min_batch:  # static-batch engine: pad with copies, keep the first n rows
+            batch = np.concatenate([batch, np.repeat(batch[-1:], self.min_batch - n, axis=0)])
+            results = {k: v[:n] for k, v in self._run(batch).items()}
+        else:
+            results = self._run(batch)
         out = self.card.output
         return InferenceOutput(
             logits=results[out.logits],

@@ -110,6 +110,47 @@ class MobileNetV2Like(nn.Module):
         return self.fc(self.dropout(self.features(x).mean([2, 3])))
 
 
+class SqueezeExcite(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(c, max(4, c // 4), 1)
+        self.fc2 = nn.Conv2d(max(4, c // 4), c, 1)
+
+    def forward(self, x):
+        s = nn.functional.adaptive_avg_pool2d(x, 1)
+        return x * nn.functional.hardsigmoid(self.fc2(torch.relu(self.fc1(s))))
+
+
+class MobileNetV3Like(nn.Module):
+    """MobileNetV3's operators: h-swish (HardSwish), squeeze-excite with h-sigmoid and Mul,
+    residual Add, AdaptiveAvgPool + Linear head."""
+
+    def __init__(self, num_classes: int = 5, width: int = 16) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.Hardswish(),
+            nn.Conv2d(width, width, 3, 1, 1, groups=width, bias=False),
+            nn.BatchNorm2d(width),
+            SqueezeExcite(width),
+            nn.Conv2d(width, width * 2, 1, bias=False),
+            nn.BatchNorm2d(width * 2),
+            nn.Hardswish(),
+            nn.Conv2d(width * 2, width * 2, 3, 2, 1, groups=width * 2, bias=False),
+            nn.BatchNorm2d(width * 2),
+            nn.Hardswish(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(width * 2, num_classes)
+
+    def features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
 def randomize_batchnorm(net: nn.Module, seed: int = 0) -> nn.Module:
     """Non-trivial BN statistics (a fresh net's are 0/1), so the export really folds something."""
     g = torch.Generator().manual_seed(seed)
