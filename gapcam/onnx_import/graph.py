@@ -73,3 +73,38 @@ def opset_version(model: onnx.ModelProto) -> int:
         if imp.domain in ("", "ai.onnx"):
             return int(imp.version)
     return 0
+
+
+def probe_shape(model: onnx.ModelProto, tensor: str) -> list[int] | None:
+    """The shape of ``tensor`` measured by running the graph once on zeros (ONNX Runtime).
+
+    Static shape inference loses sizes in some exports (computed ``Pad`` amounts in
+    EfficientNet's "same" padding, for instance); one forward pass at the graph's fixed input
+    size gives them exactly. ``None`` when the input size is not fixed or the run fails.
+    """
+    import onnxruntime as ort
+
+    inits = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    if len(inputs) != 1:
+        return None
+    dims = [
+        d.dim_value if d.HasField("dim_value") else 0 for d in inputs[0].type.tensor_type.shape.dim
+    ]
+    if len(dims) < 2 or any(d <= 0 for d in dims[1:]):
+        return None
+    dims[0] = dims[0] or 1
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    del probe.graph.output[:]
+    probe.graph.output.append(onnx.ValueInfoProto(name=tensor))
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(
+            probe.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+        )
+        out = sess.run([tensor], {inputs[0].name: np.zeros(dims, np.float32)})[0]
+    except Exception:  # noqa: BLE001 - a probe that fails leaves the refusal to the caller
+        return None
+    return list(out.shape)

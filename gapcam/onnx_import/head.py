@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 
 from gapcam.errors import GapcamError
-from gapcam.onnx_import.graph import GraphIndex, attr
+from gapcam.onnx_import.graph import GraphIndex, attr, probe_shape
 
 PASS_THROUGH_OPS = ("Flatten", "Reshape", "Squeeze", "Identity", "Dropout", "Transpose")
 POOL_OPS = ("GlobalAveragePool", "ReduceMean", "AveragePool")
@@ -139,6 +139,8 @@ def find_head(model: onnx.ModelProto, output: str | None = None) -> Head:
         )
     features = node.input[0]
     shape = g.shape(features)
+    if shape is None or len(shape) != 4 or not all(isinstance(v, int) for v in shape[1:]):
+        shape = probe_shape(model, features) or shape
     if shape is None or len(shape) != 4:
         raise _refuse(
             found,

@@ -170,8 +170,26 @@ def accepted() -> dict[str, onnx.ModelProto]:
         [_init("fc_wt", FC_W.T), _init("fc_b", FC_B)],
         nhwc=True,
     )
+    # Sizes static shape inference cannot know (pads computed at run time, as EfficientNet's
+    # "same" padding exports): the importer measures the map with one forward pass instead.
+    n, i = gemm("p", transB=1)
+    m["feature_size_unknown_to_shape_inference"] = build(
+        [
+            _const("pads0", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)),
+            _const("one", np.array(1, np.int64)),
+            helper.make_node("Mul", ["pads0", "one"], ["pads"]),
+            helper.make_node("Pad", ["f", "pads"], ["fp"]),
+            helper.make_node("GlobalAveragePool", ["fp"], ["g"]),
+            helper.make_node("Flatten", ["g"], ["p"]),
+            n,
+        ],
+        i,
+    )
     return m
 
+
+#: Feature-map size per pattern where it is not the backbone's H x W.
+MAP_SIZE = {"feature_size_unknown_to_shape_inference": (H + 2, W + 2)}
 
 #: Whether a pattern has a bias (the card's classifier_bias is then FC_B, else zeros).
 NO_BIAS = {"matmul_no_bias"}

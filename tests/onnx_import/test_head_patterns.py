@@ -36,7 +36,8 @@ def test_every_head_pattern_is_fused_exactly(tmp_path, pattern):
     card = res.card
     bias = np.zeros(g.C) if pattern in g.NO_BIAS else g.FC_B
     np.testing.assert_allclose(card.classifier_bias, bias, rtol=1e-6)
-    assert (card.output.cam_height, card.output.cam_width) == (g.H, g.W)
+    h, w = g.MAP_SIZE.get(pattern, (g.H, g.W))
+    assert (card.output.cam_height, card.output.cam_width) == (h, w)
     assert card.output.feature_channels == g.K
     assert card.opset == model.opset_import[0].version  # opset kept (17 stays 17)
     assert card.input.layout == ("NHWC" if pattern.startswith("nhwc") else "NCHW")
@@ -45,7 +46,7 @@ def test_every_head_pattern_is_fused_exactly(tmp_path, pattern):
     shape = (3, g.H, g.W, 3) if card.input.layout == "NHWC" else (3, 3, g.H, g.W)
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
     logits, cam, features = sess.run(["logits", "cam", "features"], {"x": x})
-    assert cam.shape == (3, g.C, g.H, g.W) and features.shape == (3, g.K, g.H, g.W)
+    assert cam.shape == (3, g.C, h, w) and features.shape == (3, g.K, h, w)
     # CAM = the linear weights applied to the pooled map, pixel by pixel; logits = its mean + b.
     ref_cam = np.einsum("ck,nkhw->nchw", g.FC_W, features)
     np.testing.assert_allclose(cam, ref_cam, atol=1e-5)
