@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import cv2
+import numpy as np
 import pytest
 
 from gapcam.cli import main
@@ -305,3 +306,56 @@ def test_frames_max_pixels_option(tmp_path, capsys):
     assert code == 2 and "no decodable camera frames" in err and "max_pixels 3071" in out + err
     code, out, _ = _run(["frames", bag, "--out", tmp_path / "ok", "--every", "1"], capsys)
     assert code == 0 and "wrote 6 frames" in out
+
+
+def test_evaluate_loc_class_with_an_imported_model(tmp_path, imported_five_class, capsys):
+    """Localisation is scored for the class asked for (or the card's), not a hard-coded one;
+    ground-truth folders that are not the model's classes are refused in one line."""
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for c in ("car", "truck"):
+        (data / c).mkdir(parents=True)
+        for i in range(2):
+            cv2.imwrite(
+                str(data / c / f"{i}.png"), (rng.random((40, 60, 3)) * 255).astype(np.uint8)
+            )
+    out = tmp_path / "eval"
+    code, _, _ = _run(
+        [
+            "evaluate",
+            "--data",
+            data,
+            "--out",
+            out,
+            "--model",
+            imported_five_class,
+            "--loc-class",
+            "car",
+        ],
+        capsys,
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert code == 0 and metrics["cam_localisation_class"] == "car" and metrics["images"] == 4
+    code, _, err = _run(
+        [
+            "evaluate",
+            "--data",
+            data,
+            "--out",
+            out,
+            "--model",
+            imported_five_class,
+            "--loc-class",
+            "blocked",
+        ],
+        capsys,
+    )
+    assert code == 2 and "--loc-class 'blocked' is not one of the model's classes" in err
+    (data / "blocked").mkdir()
+    cv2.imwrite(str(data / "blocked" / "x.png"), np.zeros((20, 20, 3), np.uint8))
+    code, _, err = _run(
+        ["evaluate", "--data", data, "--out", out, "--model", imported_five_class], capsys
+    )
+    assert (
+        code == 2 and "not among the model's classes" in err and len(err.strip().splitlines()) == 1
+    )
