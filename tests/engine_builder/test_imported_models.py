@@ -145,3 +145,12 @@ def test_bench_an_nhwc_model(capsys, tmp_path):
     shutil.copy(res.onnx_path, tmp_path / "copy.onnx")
     assert main(["bench", str(res.onnx_path), "--iterations", "2", "--warmup", "1"]) == 0
     assert "p50 ms" in capsys.readouterr().out
+
+
+def test_tensorrt_profile_of_a_static_batch_graph():
+    """A parsed input with a fixed batch gets a one-shape profile (min = opt = max)."""
+    from engine_builder.trt_api import static_profile_batch
+
+    assert static_profile_batch((1, 3, 224, 224)) == 1
+    assert static_profile_batch((-1, 3, 224, 224)) is None
+    assert static_profile_batch((4, 224, 224, 3)) == 4
