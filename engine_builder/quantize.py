@@ -363,7 +363,7 @@ def quantize_model(
             raise VerificationFailedError(
                 f"{out_path}: Q/DQ model below thresholds with {', '.join(methods)} "
                 f"({'; '.join(failures)}); not written (report: {report_path}); try a larger "
-                "--calib set, --head float, or --force"
+                f"--calib set{', --head float' if head != 'float' else ''}, or --force"
             )
         if m != method:
             say(f"kept {m} calibration (the first that passes the targets)")
