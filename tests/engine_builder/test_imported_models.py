@@ -103,7 +103,7 @@ def test_entropy_misses_then_percentile_then_max_are_tried_and_named(
     tmp_path, imported_five_class, image_folder
 ):
     card = ModelCard.load(card_path_for(imported_five_class))
-    calib = load_image_set(image_folder, card.input).subset(12)
+    calib = load_image_set(image_folder, card.input).subset(10)
     said: list[str] = []
     impossible = Thresholds(min_agreement=0.0, min_cam_correlation=1.01, max_accuracy_drop=None)
     out = tmp_path / "x.onnx"

@@ -176,3 +176,48 @@ def test_original_file_is_untouched(tmp_path):
     import_model(src, tmp_path / "m.onnx", ["x", "y"], mean=(0, 0, 0), std=(1, 1, 1))
     assert src.read_bytes() == before
     assert onnx.load(str(src)).graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
+
+
+def test_efficientnet_lite0_from_pypi(tmp_path):
+    """The real EfficientNet-Lite0 architecture (package ``efficientnet-lite-pytorch``, random
+    weights at 64 px to stay fast): its "same" padding hides the feature size from ONNX shape
+    inference, so the importer measures it; CAM equals the torch CAM; and the TensorRT-11 fp16
+    conversion covers its operators."""
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from engine_builder.fp16_onnx import convert_to_fp16
+
+    torch.manual_seed(0)
+    net = EfficientNet.from_name("efficientnet-lite0", num_classes=7, image_size=SIZE).eval()
+    src = tmp_path / "lite0.onnx"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net,
+            (torch.zeros(1, 3, SIZE, SIZE),),
+            str(src),
+            input_names=["input"],
+            output_names=["logits"],
+            opset_version=17,
+            dynamo=False,
+        )
+    m, s = 127 / 255, 128 / 255
+    res = import_model(src, tmp_path / "m.onnx", list("abcdefg"), mean=(m,) * 3, std=(s,) * 3)
+    assert res.head.describe() == "GlobalAveragePool -> Reshape -> Gemm"
+    x = np.random.default_rng(0).standard_normal((2, 3, SIZE, SIZE)).astype(np.float32)
+    sess = ort.InferenceSession(str(res.onnx_path), providers=["CPUExecutionProvider"])
+    logits, cam = sess.run(["logits", "cam"], {"input": x})
+    with torch.no_grad():
+        t = torch.from_numpy(x)
+        ref_cam = torch.einsum("ck,nkhw->nchw", net._fc.weight, net.extract_features(t)).numpy()
+        np.testing.assert_allclose(logits, net(t).numpy(), atol=1e-4)
+    np.testing.assert_allclose(cam, ref_cam, atol=1e-4)
+    # Every operator converts (Pad with computed pads, Slice, ConstantOfShape, Cast, Clip, ...).
+    # Untrained feature maps are ~1e-8, below fp16's range, so only the logits are compared.
+    half = convert_to_fp16(onnx.load(str(res.onnx_path)))
+    got = ort.InferenceSession(half.SerializeToString(), providers=["CPUExecutionProvider"])
+    half_logits = got.run(["logits"], {"input": x})[0]
+    assert np.abs(half_logits - logits).max() <= 1e-2 * np.abs(logits).max()
