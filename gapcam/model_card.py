@@ -170,6 +170,8 @@ class ModelCard:
                 else ""
             ),
         ]
+        if self.cam_threshold is not None:
+            lines.append(f"cam box    pixels >= {self.cam_threshold} of the CAM maximum")
         source = self.provenance.get("imported_from") or self.provenance.get("checkpoint")
         if source:
             lines.append(f"source     {source}")
