@@ -228,12 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     from gapcam.pipeline import Pipeline
     from gapcam.preprocess import decode_frame
     from gapcam.ros_image import image_to_bgr, pixel_view
+    from gapcam.shipped import default_model
     from gapcam.stream import StreamProcessor, overlay_size
 
     core = StreamProcessor(
         Pipeline(
             OnnxRuntimeBackend(
-                Path(args.model) if args.model else REPO / "models" / "lane_change.onnx",
+                Path(args.model) if args.model else default_model(),
                 threads=1,
             )
         )

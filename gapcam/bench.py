@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from gapcam.cam import DEFAULT_CAM_THRESHOLD
+from gapcam.node_settings import DEFAULT_OVERLAY
 from gapcam.pipeline import Pipeline
 from gapcam.preprocess import preprocess
 from gapcam.stream import StreamProcessor
 
-#: The node's default ``overlay.scale`` (ros2_ws/src/cam_node/config/cam_node.yaml).
-NODE_OVERLAY_SCALE = 0.5
+#: The node's default ``overlay.scale`` (NodeSettings, as cam_node.yaml writes it).
+NODE_OVERLAY_SCALE = DEFAULT_OVERLAY.scale
 
 
 def bench_image(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -51,7 +51,7 @@ def run_bench(
     iterations: int = 200,
     warmup: int = 20,
     backend: str = "auto",
-    cam_threshold: float = DEFAULT_CAM_THRESHOLD,
+    cam_threshold: float | None = None,
     overlay_scale: float = NODE_OVERLAY_SCALE,
 ) -> dict:
     pipe = Pipeline.from_model(model, backend, cam_threshold=cam_threshold)

@@ -5,7 +5,8 @@ so the per-class maps arrive with the logits from one forward pass. This module 
 something a person or a planner can use:
 
 * :func:`class_cam` picks one class's map; :func:`eigen_cam` is the class-agnostic first
-  principal component of the feature maps (needs the optional ``features`` output).
+  principal component of the feature maps (needs the optional ``features`` output);
+  :func:`choose_cam_variant` picks between them once, when a pipeline is made.
 * :func:`normalize_cam` rescales a map to ``[0, 1]`` (min-max), the scale the 20% rule uses.
 * :func:`cam_box` upsamples to the network input, keeps pixels ``>= threshold * max`` and returns
   the bounding box of the largest connected component.
@@ -14,10 +15,12 @@ something a person or a planner can use:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
+
+from gapcam.errors import GapcamError
 
 #: Fraction of the CAM maximum kept for localisation (Zhou et al. use 20%).
 DEFAULT_CAM_THRESHOLD = 0.2
@@ -44,7 +47,42 @@ def eigen_cam(features: np.ndarray) -> np.ndarray:
     return proj.reshape(h, w).astype(np.float32)
 
 
-CAM_METHODS: dict[str, Callable[..., np.ndarray]] = {"class": class_cam, "eigen": eigen_cam}
+#: Which map a :class:`CamVariant` draws: the frame's predicted class, class-agnostic Eigen-CAM,
+#: or (any other value) one fixed class by name.
+PREDICTED, EIGEN = "predicted", "eigen"
+
+#: ``(cam (C, h, w), features (K, h, w) or None, predicted class index) -> (map, what it shows)``
+CamVariant = Callable[[np.ndarray, "np.ndarray | None", int], tuple[np.ndarray, str]]
+
+
+def choose_cam_variant(cam_class: str, classes: Sequence[str], has_features: bool) -> CamVariant:
+    """The map selector for ``cam_class``, checked once against the model.
+
+    Raises :class:`GapcamError` (one line: what is wrong, what to do) for an unknown class, or for
+    Eigen-CAM on a model exported without its ``features`` output - at start, rather than
+    failing on every frame.
+    """
+    classes = tuple(classes)
+    if cam_class == PREDICTED:
+        return lambda cam, _features, idx: (class_cam(cam, idx), classes[idx])
+    if cam_class == EIGEN:
+        if not has_features:
+            raise GapcamError(
+                "cam class 'eigen' needs a model exported with the 'features' output; "
+                "re-export without --no-features or use cam class 'predicted'"
+            )
+
+        def _eigen(_cam: np.ndarray, features: np.ndarray | None, _idx: int):
+            assert features is not None  # has_features was checked when the variant was chosen
+            return eigen_cam(features), EIGEN
+
+        return _eigen
+    if cam_class in classes:
+        j = classes.index(cam_class)
+        return lambda cam, _features, _idx: (class_cam(cam, j), cam_class)
+    raise GapcamError(
+        f"cam class {cam_class!r} unknown; use {PREDICTED!r}, {EIGEN!r} or one of {classes}"
+    )
 
 
 def normalize_cam(m: np.ndarray) -> np.ndarray:

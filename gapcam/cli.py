@@ -1,5 +1,5 @@
-"""``gapcam`` command line: data, train, export, predict, evaluate, bench (+ replay, make-bag,
-fleet, compare).
+"""``gapcam`` command line: data, train, export, cam-threshold, predict, evaluate, bench (+ replay,
+make-bag, fleet, compare).
 
 User mistakes end with one line on stderr and exit status 2, never a traceback.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gapcam.backends import BACKEND_CHOICES
 from gapcam.cam import DEFAULT_CAM_THRESHOLD
+from gapcam.cam_threshold import threshold_arg
 from gapcam.cli_options import add_max_pixels
 from gapcam.errors import GapcamError
 from gapcam.shipped import default_model
@@ -33,8 +34,40 @@ def _need_torch() -> None:
 def cmd_data(a: argparse.Namespace) -> int:
     from gapcam.synth import generate_dataset
 
-    out = generate_dataset(a.out, a.n, a.seed, size=(a.size, a.size), workers=a.workers)
-    print(f"wrote {a.n} images to {out}")
+    indices = None
+    if a.validation_only:
+        from gapcam.labels import LANE_CHANGE_CLASSES
+        from gapcam.synth.dataset import class_plan
+        from gapcam.training.validation_split import DEFAULT_VAL_FRACTION, validation_indices
+
+        seed = a.seed if a.train_seed is None else a.train_seed
+        plan = class_plan(a.n, a.seed)
+        indices = validation_indices(
+            plan, tuple(sorted(LANE_CHANGE_CLASSES)), seed, DEFAULT_VAL_FRACTION
+        )
+    out = generate_dataset(
+        a.out, a.n, a.seed, size=(a.size, a.size), workers=a.workers, indices=indices
+    )
+    print(f"wrote {a.n if indices is None else len(indices)} images to {out}")
+    return 0
+
+
+def cmd_cam_threshold(a: argparse.Namespace) -> int:
+    from gapcam.cam_threshold import write_cam_threshold
+    from gapcam.dataset import scan_folder
+
+    card = write_cam_threshold(a.model, scan_folder(a.data).samples)
+    if card is None:
+        raise GapcamError(
+            f"{a.data}: no 'blocked' images with a ground-truth box (labels.jsonl blocking_box); "
+            "the card keeps its threshold"
+        )
+    m = card.metrics
+    print(
+        f"cam_threshold {card.cam_threshold:g} written to the card of {a.model}: IoU >= 0.5 on "
+        f"{m['cam_threshold_val_iou50']:.4f} of {m['cam_threshold_images']} boxes "
+        f"(mean IoU {m['cam_threshold_val_mean_iou']:.4f})"
+    )
     return 0
 
 
@@ -381,9 +414,11 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
     p.add_argument(
         "--cam-threshold",
-        type=float,
-        default=DEFAULT_CAM_THRESHOLD,
-        help="CAM box: keep pixels >= this fraction of the map's maximum (Zhou et al.: 0.2)",
+        type=threshold_arg,
+        default=None,
+        help="CAM box: keep pixels >= this fraction of the map's maximum (default: the value "
+        f"chosen for the model at export, in its card; {DEFAULT_CAM_THRESHOLD} (Zhou et al.) "
+        "for a card without one)",
     )
 
 
@@ -400,7 +435,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=224, help="square image size in pixels")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--validation-only",
+        action="store_true",
+        help="render only the images that training on this set (--n, --seed) holds out for "
+        "validation: what `gapcam cam-threshold` chooses a model's threshold on",
+    )
+    p.add_argument(
+        "--train-seed", type=int, help="the training seed of --validation-only (default: --seed)"
+    )
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser(
+        "cam-threshold",
+        help="choose a model's CAM box threshold on validation images and write it to its card",
+    )
+    p.add_argument("--model", default=str(default_model()), help="ONNX model (card beside it)")
+    p.add_argument("--data", required=True, help="labelled validation images (labels.jsonl boxes)")
+    p.set_defaults(func=cmd_cam_threshold)
 
     _add_train_export_parsers(sub)
     _add_frames_parser(sub)

@@ -7,8 +7,9 @@ class's CAM whatever the prediction (the usual "ground-truth-known" protocol of 
 supervised localisation):
 
 * ``cam_pointing``: share of images where the CAM maximum lies inside the box;
-* ``cam_iou50``: share where the CAM box (20%-of-max threshold, largest component) has
-  IoU >= 0.5 with it.
+* ``cam_iou50``: share where the CAM box (largest component above the model's threshold: its
+  card's ``cam_threshold``, 20% of the maximum without one, or ``cam_threshold``) has IoU >= 0.5
+  with it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gapcam.cam import DEFAULT_CAM_THRESHOLD, box_iou, cam_peak
+from gapcam.backends import load_backend
+from gapcam.cam import PREDICTED, box_iou, cam_peak
 from gapcam.charts import confusion_matrix_image
 from gapcam.dataset import scan_folder
 from gapcam.errors import GapcamError
@@ -37,25 +39,24 @@ def evaluate(
     backend: str = "auto",
     sheet_size: int = 24,
     progress: bool = True,
-    cam_threshold: float = DEFAULT_CAM_THRESHOLD,
+    cam_threshold: float | None = None,
     loc_class: str | None = None,
 ) -> dict:
     """Run the model over ``data_dir`` and write ``metrics.json``, ``confusion_matrix.png`` and
     ``overlays.png`` (a contact sheet, errors first) into ``out_dir``. Returns the metrics."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pipe = Pipeline.from_model(model, backend, cam_threshold=cam_threshold)
+    runtime = load_backend(model, backend)
     if loc_class is None:
-        loc_class = pipe.card.localisation_class
+        loc_class = runtime.card.localisation_class
     elif loc_class == "none":
         loc_class = None
-    if loc_class is not None:
-        if loc_class not in pipe.classes:
-            raise GapcamError(
-                f"--loc-class {loc_class!r} is not one of the model's classes "
-                f"{list(pipe.classes)[:8]}; pick one or 'none'"
-            )
-        pipe.cam_class = loc_class
+    if loc_class is not None and loc_class not in runtime.card.classes:
+        raise GapcamError(
+            f"--loc-class {loc_class!r} is not one of the model's classes "
+            f"{list(runtime.card.classes)[:8]}; pick one or 'none'"
+        )
+    pipe = Pipeline(runtime, cam_threshold=cam_threshold, cam_class=loc_class or PREDICTED)
     folder = scan_folder(data_dir, pipe.classes)
     n_cls = len(pipe.classes)
     confusion = np.zeros((n_cls, n_cls), dtype=np.int64)

@@ -148,6 +148,10 @@ class ModelCard:
                 f"model card: fallback_class {self.fallback_class!r} is not one of the classes "
                 f"{list(self.classes)[:8]}; use one of them or null"
             )
+        if self.cam_threshold is not None and not 0.0 <= self.cam_threshold <= 1.0:
+            raise ModelContractError(
+                f"model card: cam_threshold {self.cam_threshold} outside 0..1; re-export the model"
+            )
 
     def describe(self) -> str:
         """What the model expects and returns, for people (``gapcam card``)."""
@@ -230,7 +234,9 @@ class ModelCard:
                 schema_version=version,
                 fallback_class=data.get("fallback_class"),
                 localisation_class=data.get("localisation_class"),
-                cam_threshold=data.get("cam_threshold"),
+                cam_threshold=(
+                    None if data.get("cam_threshold") is None else float(data["cam_threshold"])
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelContractError(

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 import cv2
 import numpy as np
 
+from gapcam.node_settings import DEFAULT_OVERLAY
+
 #: BGR colours of the reference lane-change classes; any other class gets :func:`class_colour`.
 DECISION_COLOURS: dict[str, tuple[int, int, int]] = {
     "blocked": (40, 40, 230),
@@ -107,7 +109,7 @@ def render_overlay(
     decision: str,
     probabilities: Mapping[str, float],
     box: Sequence[int] | None = None,
-    alpha: float = 0.45,
+    alpha: float = DEFAULT_OVERLAY.alpha,
     caption: str | None = None,
     size: tuple[int, int] | None = None,
     order: str = "BGR",

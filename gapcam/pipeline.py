@@ -16,12 +16,26 @@ from pathlib import Path
 import numpy as np
 
 from gapcam.backends import Backend, load_backend
-from gapcam.cam import DEFAULT_CAM_THRESHOLD, cam_box, eigen_cam, normalize_cam, softmax
+from gapcam.cam import PREDICTED, cam_box, choose_cam_variant, normalize_cam, softmax
+from gapcam.cam_threshold import resolve_cam_threshold
 from gapcam.decision import resolve_fallback
-from gapcam.errors import GapcamError
 from gapcam.imageio import as_bgr8
+from gapcam.model_card import InputSpec
+from gapcam.node_settings import DEFAULT_OVERLAY
 from gapcam.overlay import OverlayBuffers, render_overlay
 from gapcam.preprocess import box_to_image, normalize, resize_to_input
+
+
+def cam_box_in_image(
+    cam: np.ndarray, spec: InputSpec, image_size: tuple[int, int], threshold: float
+) -> list[int] | None:
+    """The CAM box in image pixels: found on the network-input grid, mapped back to the image.
+
+    The box is taken at input resolution (what the network saw) and scaled per axis, the exact
+    inverse of the "stretch" resize; threshold selection scores boxes through this same function.
+    """
+    box_in = cam_box(cam, (spec.width, spec.height), threshold)
+    return None if box_in is None else box_to_image(box_in, spec, image_size)
 
 
 @dataclass
@@ -55,7 +69,9 @@ class Pipeline:
 
     ``cam_class`` selects the map used for the box and overlay: ``"predicted"`` (the frame's
     argmax class), a class name (e.g. always ``"blocked"``), or ``"eigen"`` (class-agnostic,
-    needs the model's ``features`` output).
+    needs the model's ``features`` output). It is checked against the model here, once: a
+    variant the model cannot give fails to make the pipeline (:class:`GapcamError`), not every
+    frame. ``cam_threshold`` ``None`` takes the model card's (0.2 when the card has none).
 
     ``fallback_class`` is the class decisions fall back to at low confidence: the card's
     ``fallback_class`` unless overridden (a class name, or ``""`` for none: publish the top-1).
@@ -65,8 +81,8 @@ class Pipeline:
         self,
         backend: Backend,
         *,
-        cam_threshold: float = DEFAULT_CAM_THRESHOLD,
-        cam_class: str = "predicted",
+        cam_threshold: float | None = None,
+        cam_class: str = PREDICTED,
         fallback_class: str | None = None,
     ) -> None:
         self.backend = backend
@@ -75,12 +91,14 @@ class Pipeline:
         self.fallback_class = resolve_fallback(
             self.classes, self.card.fallback_class if fallback_class is None else fallback_class
         )
-        self.cam_threshold = cam_threshold
-        if cam_class not in ("predicted", "eigen", *self.classes):
-            raise GapcamError(
-                f"cam class {cam_class!r} unknown; use 'predicted', 'eigen' or one of {self.classes}"
-            )
-        self.cam_class = cam_class
+        self.cam_threshold = resolve_cam_threshold(self.card, cam_threshold)
+        self._cam_variant = choose_cam_variant(cam_class, self.classes, backend.has_features)
+        self._cam_class = cam_class
+
+    @property
+    def cam_class(self) -> str:
+        """The CAM variant, fixed when the pipeline was made (make another to change it)."""
+        return self._cam_class
 
     @classmethod
     def from_model(cls, model: str | Path, backend: str = "auto", **kwargs) -> Pipeline:
@@ -118,24 +136,14 @@ class Pipeline:
         logits = out.logits.astype(np.float32)
         probs = softmax(logits)
         results = []
-        in_size = (spec.width, spec.height)
         for i, im in enumerate(images):
             idx = int(np.argmax(probs[i]))
-            if self.cam_class == "eigen":
-                if out.features is None:
-                    raise GapcamError(
-                        "Eigen-CAM needs a model exported with the 'features' output; "
-                        "re-export without --no-features or use --cam-class predicted"
-                    )
-                raw, which = eigen_cam(out.features[i]), "eigen"
-            else:
-                which = self.classes[idx] if self.cam_class == "predicted" else self.cam_class
-                raw = out.cam[i, self.classes.index(which)]
+            features = None if out.features is None else out.features[i]
+            raw, which = self._cam_variant(out.cam[i], features, idx)
             cam01 = normalize_cam(raw)
-            box_in = cam_box(cam01, in_size, self.cam_threshold)
             h, w = im.shape[:2]
             size = (frame_sizes[i] if frame_sizes else None) or (w, h)
-            box = box_to_image(box_in, spec, size) if box_in is not None else None
+            box = cam_box_in_image(cam01, spec, size, self.cam_threshold)
             results.append(
                 FrameResult(
                     classes=self.classes,
@@ -159,13 +167,17 @@ class Pipeline:
             r.timings_ms = dict(timings)
         return results
 
+    def set_cam_threshold(self, threshold: float | None) -> None:
+        """Change the box threshold at run time; ``None`` returns to the model card's."""
+        self.cam_threshold = resolve_cam_threshold(self.card, threshold)
+
     def render(
         self,
         image: np.ndarray,
         result: FrameResult,
         *,
         decision: str | None = None,
-        alpha: float = 0.45,
+        alpha: float = DEFAULT_OVERLAY.alpha,
         caption: str | None = None,
         size: tuple[int, int] | None = None,
         order: str = "BGR",

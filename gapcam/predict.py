@@ -8,9 +8,10 @@ from pathlib import Path
 
 import cv2
 
-from gapcam.cam import DEFAULT_CAM_THRESHOLD
+from gapcam.cam import PREDICTED
 from gapcam.errors import GapcamError
 from gapcam.imageio import DEFAULT_MAX_PIXELS, list_images, read_image
+from gapcam.node_settings import DEFAULT_OVERLAY
 from gapcam.pipeline import Pipeline
 
 
@@ -20,12 +21,14 @@ def predict(
     out_dir: str | Path,
     *,
     backend: str = "auto",
-    cam_class: str = "predicted",
-    alpha: float = 0.45,
-    cam_threshold: float = DEFAULT_CAM_THRESHOLD,
+    cam_class: str = PREDICTED,
+    alpha: float = DEFAULT_OVERLAY.alpha,
+    cam_threshold: float | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[int, int]:
     """Write ``<stem>_cam.png`` per image and ``predictions.jsonl``; returns (written, failed).
+
+    ``cam_threshold`` ``None``: the model card's (chosen at export; 0.2 when it has none).
 
     An unreadable image is reported on stderr (one line) and skipped, so one corrupt file in a
     folder does not cost the results of all the others; the caller exits non-zero if any failed.

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gapcam.errors import ImageDecodeError
+from gapcam.stamps import to_ns
 
 _ENCAPSULATION = 4  #: bytes before the first field; alignment counts from here
 
@@ -37,7 +38,7 @@ class CdrHeader:
 
     @property
     def stamp_ns(self) -> int:
-        return self.sec * 1_000_000_000 + self.nanosec
+        return to_ns(self.sec, self.nanosec)
 
 
 @dataclass(frozen=True)

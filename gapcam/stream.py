@@ -21,8 +21,10 @@ from gapcam.decision import (
     SmoothingConfig,
     resolve_fallback,
 )
+from gapcam.node_settings import DEFAULT_OVERLAY
 from gapcam.overlay import OverlayBuffers
 from gapcam.pipeline import FrameResult, Pipeline
+from gapcam.stamps import split_stamp  # noqa: F401 - re-exported: message builders use it
 
 
 @dataclass
@@ -107,7 +109,7 @@ class StreamProcessor:
         self,
         image: np.ndarray,
         out: FrameOutput,
-        alpha: float = 0.45,
+        alpha: float = DEFAULT_OVERLAY.alpha,
         scale: float = 1.0,
         order: str = "BGR",
     ) -> np.ndarray:
@@ -169,8 +171,3 @@ def roi_fields(box: list[int] | None) -> dict[str, Any]:
         "height": y1 - y0,
         "do_rectify": False,
     }
-
-
-def split_stamp(stamp_ns: int) -> tuple[int, int]:
-    """Nanoseconds -> (sec, nanosec) as in ``builtin_interfaces/Time``."""
-    return int(stamp_ns // 1_000_000_000), int(stamp_ns % 1_000_000_000)

@@ -69,3 +69,29 @@ def imported_five_class(tmp_path_factory) -> Path:
     src = export_standard(net, d / "user.onnx", 64)
     res = import_model(src, d / "five" / "five.onnx", FIVE_CLASSES, mean=(0.5,) * 3, std=(0.5,) * 3)
     return res.onnx_path
+
+
+@pytest.fixture(scope="session")
+def model_without_features(shipped_model, tmp_path_factory) -> Path:
+    """The shipped network with its ``features`` output removed (as ``export --no-features``
+    writes it), with a card that says so."""
+    import dataclasses
+
+    import onnx
+
+    from gapcam.model_card import ModelCard, card_path_for, sha256_file
+
+    model = onnx.load(str(shipped_model))
+    kept = [o for o in model.graph.output if o.name != "features"]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    out = tmp_path_factory.mktemp("nofeatures") / "no_features.onnx"
+    onnx.save(model, str(out))
+    card = ModelCard.load(card_path_for(shipped_model))
+    card = dataclasses.replace(
+        card,
+        output=dataclasses.replace(card.output, features=None, feature_channels=0),
+        onnx_sha256=sha256_file(out),
+    )
+    card.save(card_path_for(out))
+    return out

@@ -1,11 +1,19 @@
-"""Pipeline.analyze on the node's inputs: RGB views and reduced decodes of compressed frames."""
+"""The pipeline: the node's inputs (RGB views, reduced decodes of compressed frames), and the CAM
+variant and box threshold chosen and checked once, when it is made."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
+import pytest
 
-from gapcam.preprocess import decode_frame
+from gapcam.backends import load_backend
+from gapcam.cam import DEFAULT_CAM_THRESHOLD, eigen_cam, normalize_cam
+from gapcam.errors import GapcamError
+from gapcam.pipeline import Pipeline, cam_box_in_image
+from gapcam.preprocess import decode_frame, preprocess
 from gapcam.stream import StreamProcessor
 
 
@@ -32,3 +40,50 @@ def test_a_reduced_decode_reports_its_box_in_frame_pixels(pipeline, scene_image)
     proc = StreamProcessor(pipeline)
     out = proc.process("c", small, 1, "f", frame_size=size)
     assert proc.render(small, out, scale=0.5).shape == (480, 640, 3)
+
+
+def test_eigen_on_a_model_without_features_is_refused_when_made(model_without_features):
+    backend = load_backend(model_without_features)
+    assert not backend.has_features
+    with pytest.raises(GapcamError, match="'eigen' needs a model exported with the 'features'"):
+        Pipeline(backend, cam_class="eigen")
+    # the same model serves every other variant
+    assert Pipeline(backend, cam_class="blocked").analyze(np.zeros((60, 80, 3), np.uint8))
+
+
+def test_unknown_cam_class_is_refused_when_made(shipped_model):
+    with pytest.raises(GapcamError, match="cam class 'car' unknown; use 'predicted', 'eigen'"):
+        Pipeline.from_model(shipped_model, cam_class="car")
+
+
+@pytest.mark.parametrize("cam_class", ["predicted", "eigen", "free"])
+def test_each_variant_draws_its_own_map(shipped_model, scene_image, cam_class):
+    pipe = Pipeline.from_model(shipped_model, cam_class=cam_class)
+    r = pipe.analyze(scene_image)
+    out = pipe.backend.infer(preprocess(scene_image, pipe.card.input))
+    if cam_class == "eigen":
+        want, which = eigen_cam(out.features[0]), "eigen"
+    else:
+        which = r.raw_decision if cam_class == "predicted" else cam_class
+        want = out.cam[0, pipe.classes.index(which)]
+    assert r.cam_class == which
+    np.testing.assert_allclose(r.cam, normalize_cam(want), atol=1e-5)
+    with pytest.raises(AttributeError):
+        pipe.cam_class = "blocked"  # fixed when made: a new variant needs a new pipeline
+
+
+def test_threshold_defaults_to_the_cards_then_to_zhou(shipped_model, scene_image):
+    backend = load_backend(shipped_model)
+    assert backend.card.cam_threshold is not None
+    pipe = Pipeline(backend)
+    assert pipe.cam_threshold == backend.card.cam_threshold
+    r = pipe.analyze(scene_image)
+    h, w = scene_image.shape[:2]
+    assert r.box == cam_box_in_image(r.cam, backend.card.input, (w, h), pipe.cam_threshold)
+    assert Pipeline(backend, cam_threshold=0.2).cam_threshold == 0.2  # one argument away
+    backend.card = dataclasses.replace(backend.card, cam_threshold=None)
+    assert Pipeline(backend).cam_threshold == DEFAULT_CAM_THRESHOLD
+    pipe.set_cam_threshold(0.5)
+    assert pipe.cam_threshold == 0.5
+    with pytest.raises(GapcamError, match="must lie in 0..1"):
+        Pipeline(backend, cam_threshold=1.5)

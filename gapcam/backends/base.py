@@ -42,6 +42,11 @@ class Backend(ABC):
         """ONNX sha prefix + precision + backend, as published in every decision."""
         return f"{self.card.model_id}/{self.name}"
 
+    @property
+    def has_features(self) -> bool:
+        """Whether ``infer`` returns the ``features`` output (Eigen-CAM needs it)."""
+        return self.card.output.features is not None
+
     @abstractmethod
     def infer(self, batch: np.ndarray) -> InferenceOutput:
         """Run the network on ``batch`` (``float32``, ``N x 3 x H x W``)."""

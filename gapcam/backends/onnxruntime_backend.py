@@ -102,6 +102,10 @@ class OnnxRuntimeBackend(Backend):
         #: ``None`` when the batch axis is dynamic.
         self.static_batch: int | None = first if isinstance(first, int) and first > 0 else None
 
+    @property
+    def has_features(self) -> bool:
+        return len(self._outputs) > 2
+
     def infer(self, batch: np.ndarray) -> InferenceOutput:
         b = self.static_batch
         if b is None or len(batch) == b:

@@ -370,6 +370,10 @@ class TensorRTBackend(Backend):
             self._stream = cuda.Stream()
 
     @property
+    def has_features(self) -> bool:
+        return bool(self.card.output.features) and self.card.output.features in self._outputs
+
+    @property
     def _io(self) -> list[str]:
         return self._inputs + self._outputs
 

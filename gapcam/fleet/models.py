@@ -78,9 +78,10 @@ def materialize(model: ModelSource | ModelPayload) -> Path:
 
 
 def pipeline_for(
-    model: ModelSource | ModelPayload, backend: str, cam_class: str, cam_threshold: float
+    model: ModelSource | ModelPayload, backend: str, cam_class: str, cam_threshold: float | None
 ) -> Pipeline:
-    """The process's pipeline for ``model`` (built on first use)."""
+    """The process's pipeline for ``model`` (built on first use); ``cam_threshold`` ``None`` is
+    the model card's."""
     key = (model.sha256, backend, cam_class, cam_threshold)
     pipe = _pipelines.get(key)
     if pipe is None:

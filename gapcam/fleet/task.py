@@ -97,7 +97,8 @@ def run_task(
     progress("total", expected_frames(task.bag, options))
     counter = _FrameCounter(progress, should_stop)
     try:
-        pipe = pipeline_for(model, options.backend, options.cam_class, options.cam_threshold)
+        look = options.settings
+        pipe = pipeline_for(model, options.backend, look.cam_class, look.cam_threshold)
         summary = replay_bag(task.bag, tdir.output_bag, options, pipeline=pipe, on_frame=counter)
     except ReplayInterrupted as exc:
         counter.flush()

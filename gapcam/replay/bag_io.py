@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gapcam.errors import GapcamError
+from gapcam.stamps import stamp_ns  # noqa: F401 - re-exported for bag readers
 
 STORAGES = ("mcap", "sqlite3")
 #: rosbag2 metadata version per storage: sqlite3 for Humble (<= 8), mcap as Jazzy+ write it.
@@ -76,11 +77,6 @@ def typestore(distro: str = DEFAULT_DISTRO) -> Any:
     path = decision_msg_path()
     store.register(get_types_from_msg(path.read_text(), DECISION))
     return store
-
-
-def stamp_ns(header: Any) -> int:
-    """``std_msgs/Header`` stamp as integer nanoseconds."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 def default_qos() -> list[Any]:

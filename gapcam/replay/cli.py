@@ -26,6 +26,8 @@ def _default_model() -> str:
 def add_replay_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """``gapcam replay IN_BAG --out OUT_BAG ...``."""
     from gapcam.backends import BACKEND_CHOICES
+    from gapcam.cam_threshold import threshold_arg
+    from gapcam.node_settings import DEFAULT_OVERLAY
     from gapcam.replay.bag_io import DEFAULT_DISTRO, DISTROS, STORAGES
 
     p = subparsers.add_parser(
@@ -79,7 +81,14 @@ def add_replay_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument(
         "--overlay-scale",
         type=float,
-        help="overlay size relative to the input, (0, 1] (default: the node's overlay.scale, 0.5)",
+        help="overlay size relative to the input, (0, 1] (default: the node's overlay.scale, "
+        f"{DEFAULT_OVERLAY.scale})",
+    )
+    p.add_argument(
+        "--cam-threshold",
+        type=threshold_arg,
+        help="CAM box threshold, a fraction of the map's maximum (default: the node's "
+        "cam_threshold: the model card's, 0.2 without one)",
     )
     p.add_argument("--ground-truth", metavar="TOPIC", help="ground-truth topic (std_msgs/String)")
     p.add_argument(
@@ -156,9 +165,12 @@ def cmd_replay(a: argparse.Namespace) -> int:
     if a.params:
         opts = load_node_params(a.params, opts)
     if a.overlay_scale is not None:
-        opts = replace(opts, overlay_scale=a.overlay_scale)
+        look = replace(opts.settings.overlay, scale=a.overlay_scale)
+        opts = replace(opts, settings=replace(opts.settings, overlay=look))
+    if a.cam_threshold is not None:
+        opts = replace(opts, settings=replace(opts.settings, cam_threshold=a.cam_threshold))
     if a.max_pixels is not None:
-        opts = replace(opts, max_pixels=a.max_pixels)
+        opts = replace(opts, settings=replace(opts.settings, max_pixels=a.max_pixels))
     try:
         s = replay_bag(a.in_bag, a.out, opts)
     except ReplayInterrupted as exc:

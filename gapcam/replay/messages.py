@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from gapcam import ros_image
+from gapcam import node_interface, ros_image
 from gapcam.errors import ImageDecodeError
 from gapcam.imageio import DEFAULT_MAX_PIXELS, decode_image_bytes
 from gapcam.replay.bag_io import (
@@ -24,10 +24,8 @@ from gapcam.replay.bag_io import (
     IMAGE,
     STRING,
 )
-from gapcam.stream import FrameOutput, decision_fields, roi_fields, split_stamp
-
-#: ``diagnostic_msgs/DiagnosticStatus`` levels.
-DIAG_OK, DIAG_WARN, DIAG_ERROR = 0, 1, 2
+from gapcam.stamps import split_stamp
+from gapcam.stream import FrameOutput, decision_fields, roi_fields
 
 
 def header(store: Any, stamp_ns: int, frame_id: str) -> Any:
@@ -106,24 +104,11 @@ def string_msg(store: Any, text: str) -> Any:
     return store.types[STRING](data=text)
 
 
-def diagnostic_array(
-    store: Any,
-    stamp_ns: int,
-    statuses: list[tuple[int, str, str, str, dict[str, str]]],
-) -> Any:
-    """``diagnostic_msgs/DiagnosticArray``; each status is (level, name, message, hw id, values)."""
-    status_t = store.types["diagnostic_msgs/msg/DiagnosticStatus"]
-    kv_t = store.types["diagnostic_msgs/msg/KeyValue"]
-    return store.types[DIAGNOSTIC_ARRAY](
-        header=header(store, stamp_ns, ""),
-        status=[
-            status_t(
-                level=level,
-                name=name,
-                message=message,
-                hardware_id=hw,
-                values=[kv_t(key=k, value=str(v)) for k, v in values.items()],
-            )
-            for level, name, message, hw, values in statuses
-        ],
+def diagnostic_array(store: Any, stamp_ns: int, statuses: list[node_interface.StatusFields]) -> Any:
+    """``diagnostic_msgs/DiagnosticArray`` of ``statuses``, stamped with recorded time."""
+    types = node_interface.DiagnosticTypes(
+        array=store.types[DIAGNOSTIC_ARRAY],
+        status=store.types["diagnostic_msgs/msg/DiagnosticStatus"],
+        key_value=store.types["diagnostic_msgs/msg/KeyValue"],
     )
+    return node_interface.diagnostic_array(types, header(store, stamp_ns, ""), statuses)

@@ -1,8 +1,9 @@
 """Node parameter files (``ros__parameters`` YAML) applied to a replay.
 
 Replay must decide like the node on the robot, and the node's behaviour is set by its parameter
-file (smoothing, CAM class and threshold). Reading that same file - instead of repeating the
-values as replay flags - keeps the two from drifting apart.
+file (smoothing, CAM class and threshold, overlay). Reading that same file with the node's own
+settings type (:class:`~gapcam.node_settings.NodeSettings`) - instead of repeating the values
+as replay flags - keeps the two from drifting apart.
 """
 
 from __future__ import annotations
@@ -11,11 +12,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from gapcam.decision import SmoothingConfig
 from gapcam.errors import GapcamError
-
-#: SmoothingConfig fields, set by the node's ``smoothing.<field>`` parameters.
-_SMOOTHING = ("ema_alpha", "switch_margin", "hold_frames", "min_confidence")
+from gapcam.node_settings import NodeSettings
 
 
 def read_ros_parameters(path: str | Path) -> dict[str, Any]:
@@ -62,39 +60,21 @@ def _flatten(node: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
             out[key] = v
 
 
-#: Node parameter -> ReplayOptions field (besides smoothing.*).
-_OPTIONS = {
-    "cam_class": "cam_class",
-    "cam_threshold": "cam_threshold",
-    "overlay.scale": "overlay_scale",
-    "overlay.alpha": "overlay_alpha",
-    "overlay.jpeg_quality": "overlay_quality",
-    "max_pixels": "max_pixels",
-}
-
-
 def load_node_params(paths: str | Path | list[str | Path], options: Any) -> Any:
-    """A copy of replay ``options`` with the node's smoothing, CAM and overlay settings.
+    """A copy of replay ``options`` with the node settings the parameter files give.
 
-    ``paths`` are applied in order, like several ``--params-file`` arguments of the node.
+    ``paths`` are applied in order, like several ``--params-file`` arguments of the node; the
+    names and their meaning are the node's own (:class:`gapcam.node_settings.NodeSettings`).
     """
     params: dict[str, Any] = {}
     for path in [paths] if isinstance(paths, (str, Path)) else paths:
         params.update(read_ros_parameters(path))
-    smoothing = {
-        field: params[f"smoothing.{field}"]
-        for field in _SMOOTHING
-        if f"smoothing.{field}" in params
-    }
-    changes: dict[str, Any] = {
-        attr: params[name] for name, attr in _OPTIONS.items() if name in params
-    }
     try:
-        if smoothing:
-            changes["smoothing"] = dataclasses.replace(options.smoothing, **smoothing)
-    except (TypeError, ValueError) as exc:
-        raise GapcamError(f"invalid smoothing parameters in {paths}: {exc}") from exc
-    return dataclasses.replace(options, **changes)
+        settings = NodeSettings.from_params(params, options.settings)
+    except GapcamError as exc:
+        where = ", ".join(str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths))
+        raise GapcamError(f"{where}: {exc}") from exc
+    return dataclasses.replace(options, settings=settings)
 
 
-__all__ = ["SmoothingConfig", "load_node_params", "read_ros_parameters"]
+__all__ = ["load_node_params", "read_ros_parameters"]

@@ -30,11 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from gapcam.cam import DEFAULT_CAM_THRESHOLD
-from gapcam.decision import SmoothingConfig
+from gapcam import node_interface
 from gapcam.errors import GapcamError, ImageDecodeError
-from gapcam.imageio import DEFAULT_MAX_PIXELS
 from gapcam.labels import unknown_labels_note
+from gapcam.node_settings import NodeSettings
 from gapcam.pipeline import Pipeline
 from gapcam.replay import bag_io, messages
 from gapcam.replay.collect import CameraStats, ChangeCollector, FrameRecord, Reorder
@@ -45,6 +44,7 @@ from gapcam.replay.topics import (
     select_cameras,
 )
 from gapcam.shipped import default_model
+from gapcam.stamps import stamp_ns
 from gapcam.stream import StreamProcessor
 
 log = logging.getLogger(__name__)
@@ -62,21 +62,17 @@ class ReplayOptions:
     distro: str = bag_io.DEFAULT_DISTRO
     copy_images: bool = True
     overlays: bool = True
-    overlay_scale: float = 0.5  #: node defaults (cam_node.yaml overlay.*)
-    overlay_quality: int = 80
-    overlay_alpha: float = 0.45
-    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
-    cam_class: str = "predicted"
-    cam_threshold: float = DEFAULT_CAM_THRESHOLD
+    #: smoothing, CAM, overlay, diagnostics period and max_pixels (larger frames are refused
+    #: undecoded): the node's settings (its parameter files give them,
+    #: :func:`gapcam.replay.params.load_node_params`), so replay decides as it does
+    settings: NodeSettings = field(default_factory=NodeSettings)
     #: Low-confidence fallback class; ``None``: the card's, ``""``: none (publish the top-1).
     fallback_class: str | None = None
     reorder_window: int = 8
-    max_pixels: int = DEFAULT_MAX_PIXELS  #: larger frames are refused undecoded, as by the node
     ground_truth_topic: str | None = None
     report: bool = True
     progress: bool = True
     max_frames: int | None = None
-    diagnostics_period_s: float = 1.0
 
 
 @dataclass
@@ -142,8 +138,8 @@ def replay_bag(
             pipeline = Pipeline.from_model(
                 options.model,
                 options.backend,
-                cam_class=options.cam_class,
-                cam_threshold=options.cam_threshold,
+                cam_class=options.settings.cam_class,
+                cam_threshold=options.settings.cam_threshold,
                 fallback_class=options.fallback_class,
             )
         job = _Replay(reader, in_bag, out_bag, cameras, gt_topic, pipeline, options, on_frame)
@@ -171,7 +167,7 @@ class _Replay:
         self.gt_topic = gt_topic
         self.opt = opt
         self.on_frame = on_frame
-        self.processor = StreamProcessor(pipeline, opt.smoothing, opt.fallback_class)
+        self.processor = StreamProcessor(pipeline, opt.settings.smoothing, opt.fallback_class)
         self.store = bag_io.typestore(opt.distro)
         self.collector = ChangeCollector(self.processor)
         self.reorder = {t: Reorder(opt.reorder_window) for t in self.cameras}
@@ -180,7 +176,7 @@ class _Replay:
         self.truth: dict[tuple[str, int], str] = {}
         self.t0_ns: int | None = None
         self.frames = 0
-        self.period_ns = int(opt.diagnostics_period_s * 1e9)
+        self.period_ns = int(opt.settings.diagnostics_period_s * 1e9)
 
     # ------------------------------------------------------------------------------ main loop
     def run(self) -> ReplaySummary:
@@ -296,7 +292,7 @@ class _Replay:
         except Exception as exc:  # a corrupt record: skip it, like a bad frame on the wire
             self._skip(cam, f"undecodable {cam.msgtype} message: {bag_io.one_line(exc)}")
             return
-        stamp = bag_io.stamp_ns(msg.header) or bag_ts  # zero stamps: fall back to bag time
+        stamp = stamp_ns(msg.header) or bag_ts  # zero stamps: fall back to bag time
         if self.opt.copy_images:
             self.writer.write_raw(
                 cam.topic, cam.msgtype, raw, stamp, conn.msgdef.data or None, conn.digest or None
@@ -310,7 +306,7 @@ class _Replay:
         received = time.perf_counter()
         try:
             image = messages.image_from_msg(
-                cam.msgtype, msg, what=cam.topic, max_pixels=self.opt.max_pixels
+                cam.msgtype, msg, what=cam.topic, max_pixels=self.opt.settings.max_pixels
             )
         except ImageDecodeError as exc:
             self._skip(cam, str(exc))
@@ -322,14 +318,13 @@ class _Replay:
             cam.decision_topic, bag_io.DECISION, messages.decision_msg(self.store, out), stamp
         )
         if self.opt.overlays:
-            overlay = self.processor.render(
-                image, out, alpha=self.opt.overlay_alpha, scale=self.opt.overlay_scale
-            )
+            look = self.opt.settings.overlay
+            overlay = self.processor.render(image, out, alpha=look.alpha, scale=look.scale)
             self.writer.write(
                 cam.overlay_topic,
                 bag_io.COMPRESSED_IMAGE,
                 messages.compressed_image_msg(
-                    self.store, stamp, out.frame_id, overlay, self.opt.overlay_quality, "jpeg"
+                    self.store, stamp, out.frame_id, overlay, look.jpeg_quality, "jpeg"
                 ),
                 stamp,
             )
@@ -387,35 +382,45 @@ class _Replay:
         window = st.take_window()
         if not window and not force:
             return
-        level = messages.DIAG_WARN if st.skipped else messages.DIAG_OK
+        level = node_interface.DIAG_WARN if st.skipped else node_interface.DIAG_OK
         text = f"{st.decision}; {st.skipped} frame(s) skipped" if st.skipped else st.decision
-        hw = st.frame_id or cam.topic
-        values = {
-            "source": "gapcam replay",
-            "input_topic": cam.topic,
-            "frames": st.frames,
-            "skipped_frames": st.skipped,
-            "input_rate_hz": f"{st.rate_hz():.2f}",
-            "latency_mean_ms": f"{np.mean(window):.2f}" if window else "nan",
-            "latency_max_ms": f"{max(window):.2f}" if window else "nan",
-            "decision": st.decision,
-            "model_id": self.processor.pipeline.backend.model_id,
-            "out_of_order_frames": self.reorder[cam.topic].late,
+        backend = self.processor.pipeline.backend
+        rate = st.rate_hz()  # over recorded time: every frame in gets a decision or is skipped
+        drops = {f"drops_{c}": 0 for c in node_interface.DROP_CAUSES}
+        drops["drops_decode_error"] = st.skipped
+        snapshot = {
+            "rate_in_hz": rate,
+            "rate_out_hz": rate,
+            "latency_p50_ms": float(np.percentile(window, 50)) if window else 0.0,
+            "latency_p99_ms": float(np.percentile(window, 99)) if window else 0.0,
+            "frames_in": st.frames + st.skipped,
+            "decisions_out": st.frames,
+            **drops,
+            "drops_total": sum(drops.values()),
+            "last_decision": st.decision,
             "last_error": st.last_error,
         }
-        msg = messages.diagnostic_array(
-            self.store,
-            st.last_stamp,
-            [
-                (
-                    level,
-                    f"{cam.namespace.rstrip('/')}/cam_node: lane change (replay)",
-                    text,
-                    hw,
-                    values,
-                )
-            ],
+        values = node_interface.diagnostic_values(
+            snapshot,
+            input_topic=cam.topic,
+            input_transport="compressed" if cam.msgtype == bag_io.COMPRESSED_IMAGE else "raw",
+            backend=backend.name,
+            precision=backend.precision,
+            model_id=backend.model_id,
+            source="gapcam replay",
+            latency_max_ms=max(window) if window else 0.0,
+            out_of_order_frames=self.reorder[cam.topic].late,
         )
+        status = node_interface.StatusFields(
+            level=level,
+            name=node_interface.status_name(
+                f"{cam.namespace.rstrip('/')}/{node_interface.NODE_NAME}", replay=True
+            ),
+            message=text,
+            hardware_id=st.frame_id or cam.topic,
+            values=values,
+        )
+        msg = messages.diagnostic_array(self.store, st.last_stamp, [status])
         self.writer.write(DIAGNOSTICS_TOPIC, bag_io.DIAGNOSTIC_ARRAY, msg, st.last_stamp)
 
     # -------------------------------------------------------------------------------- summary

@@ -13,13 +13,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gapcam.errors import GapcamError
+from gapcam.node_interface import (
+    COMPRESSED_SUFFIX,
+    DECISION_TOPIC,
+    DIAGNOSTICS_TOPIC,
+    NODE_NAME,
+    OVERLAY_JPEG_TOPIC,
+)
 from gapcam.replay.bag_io import IMAGE, IMAGE_TYPES, TopicInfo
 
 #: The node's name: replay publishes under ``<camera ns>/cam_node/`` exactly the topics the live
 #: node does (``~/decision``, ``~/cam_overlay/compressed``), so one viewer layout fits both, and
 #: topics under it are never taken for cameras when a replay output is replayed again.
-OUTPUT_NS = "cam_node"
-DIAGNOSTICS_TOPIC = "/diagnostics"
+OUTPUT_NS = NODE_NAME
+__all__ = ["DIAGNOSTICS_TOPIC", "OUTPUT_NS", "Camera", "find_ground_truth", "select_cameras"]
 GROUND_TRUTH_TOPIC = "/gapcam/ground_truth"
 _IMAGE_LEAVES = (
     "image_raw",
@@ -51,15 +58,15 @@ class Camera:
 
     @property
     def decision_topic(self) -> str:
-        return f"{_join(self.namespace, OUTPUT_NS)}/decision"
+        return f"{_join(self.namespace, OUTPUT_NS)}/{DECISION_TOPIC}"
 
     @property
     def overlay_topic(self) -> str:
-        return f"{_join(self.namespace, OUTPUT_NS)}/cam_overlay/compressed"
+        return f"{_join(self.namespace, OUTPUT_NS)}/{OVERLAY_JPEG_TOPIC}"
 
 
 def base_topic(topic: str) -> str:
-    return topic[: -len("/compressed")] if topic.endswith("/compressed") else topic
+    return topic.removesuffix(COMPRESSED_SUFFIX)
 
 
 def camera_namespace(topic: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -57,8 +58,12 @@ def generate_dataset(
     size: tuple[int, int] = (224, 224),
     workers: int = 2,
     progress: bool = True,
+    indices: Sequence[int] | None = None,
 ) -> Path:
     """Render ``n`` images to ``out_dir/<label>/<index:06d>.jpg`` plus ``out_dir/labels.jsonl``.
+
+    ``indices`` renders only those images of the ``n``-image set, identical to the full set's
+    (e.g. a trained model's validation images, :mod:`gapcam.training.validation_split`).
 
     Returns ``out_dir``. Refuses a folder that already holds a data set (stale images would mix
     into the new one).
@@ -76,18 +81,23 @@ def generate_dataset(
     for c in LANE_CHANGE_CLASSES:
         (out / c).mkdir(parents=True, exist_ok=True)
     plan = class_plan(n, seed)
-    tasks = [(i, image_seed(seed, i), plan[i], size, str(out)) for i in range(n)]
+    chosen = range(n) if indices is None else sorted({int(i) for i in indices})
+    if chosen and not (min(chosen) >= 0 and max(chosen) < n):
+        raise GapcamError(f"image indices must lie in 0..{n - 1}")
+    tasks = [(i, image_seed(seed, i), plan[i], size, str(out)) for i in chosen]
     tmp = out / (LABELS_FILE + ".part")
     pool = None
     try:
-        if workers > 1 and n > 1:
-            pool = mp.get_context("spawn").Pool(min(workers, n), initializer=_init_worker)
+        if workers > 1 and len(tasks) > 1:
+            pool = mp.get_context("spawn").Pool(min(workers, len(tasks)), initializer=_init_worker)
             results = pool.imap(_render_one, tasks, chunksize=8)
         else:
             results = map(_render_one, tasks)
         with (
             tmp.open("w") as f,
-            tqdm(total=n, disable=not progress, file=sys.stderr, unit="img", desc="synth") as bar,
+            tqdm(
+                total=len(tasks), disable=not progress, file=sys.stderr, unit="img", desc="synth"
+            ) as bar,
         ):
             for rec in results:
                 f.write(json.dumps(rec) + "\n")

@@ -22,6 +22,7 @@ import platform
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,13 @@ import torch
 
 from gapcam.backends.onnxruntime_backend import OnnxRuntimeBackend
 from gapcam.cam import gap_identity_error
+from gapcam.cam_threshold import write_cam_threshold
+from gapcam.dataset import Sample
 from gapcam.errors import GapcamError
 from gapcam.model_card import InputSpec, ModelCard, OutputSpec, card_path_for, sha256_file
 from gapcam.training.architectures import ARCHITECTURES, build_network, describe
 from gapcam.training.network import CamExportWrapper
+from gapcam.training.validation_split import validation_samples
 
 OPSET = 17
 #: Tolerances of the export self-checks (float32, CPU).
@@ -122,12 +126,19 @@ def export_onnx(
     spec: InputSpec | None = None,
     fallback_class: str | None = None,
     cam_threshold: float | None = None,
+    validation: Sequence[Sample] | None = None,
+    progress: bool = True,
 ) -> ModelCard:
     """Write ``out_onnx`` and its card (``.json`` beside it); return the card.
 
     ``name`` and ``fallback_class`` default to what ``gapcam train`` recorded in the checkpoint;
     ``spec`` overrides its input spec. ``check_images`` (a float32 NCHW batch) is what the
     self-checks run on; a seeded random batch is used when none is given.
+
+    ``cam_threshold`` is written as given; ``None`` chooses it (:mod:`gapcam.cam_threshold`) on
+    ``validation``, by default the validation split of the training data named in the
+    checkpoint when that folder is still there. Without images that carry boxes the card gets no
+    threshold and tools use 0.2.
     """
     net, ckpt = load_checkpoint(checkpoint, spec)
     spec = _spec_from(ckpt["input"])
@@ -157,7 +168,20 @@ def export_onnx(
         card.save(card_path_for(tmp_onnx))
         os.replace(tmp_onnx, out_onnx)
         os.replace(card_path_for(tmp_onnx), card_path_for(out_onnx))
+    if cam_threshold is None:
+        if validation is None:
+            validation = _training_validation(ckpt.get("report") or {}, classes)
+        if validation:
+            card = write_cam_threshold(out_onnx, validation, progress=progress) or card
     return card
+
+
+def _training_validation(report: dict, classes: tuple[str, ...]) -> list[Sample]:
+    """The validation images training held out, if its data folder is still there."""
+    data, cfg = report.get("data"), report.get("config") or {}
+    if not data or not Path(data).is_dir() or "seed" not in cfg:
+        return []
+    return validation_samples(data, int(cfg["seed"]), float(cfg["val_fraction"]), classes)
 
 
 def _export_unchecked(

@@ -40,6 +40,7 @@ from gapcam.model_card import InputSpec
 from gapcam.preprocess import normalize
 from gapcam.training.architectures import build_network
 from gapcam.training.network import DEFAULT_WIDTHS
+from gapcam.training.validation_split import DEFAULT_VAL_FRACTION, split_train_val
 
 #: Marks a checkpoint written by this module (export refuses anything else in one line).
 CHECKPOINT_FORMAT = "gapcam-checkpoint-1"
@@ -52,7 +53,7 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.05
-    val_fraction: float = 0.1
+    val_fraction: float = DEFAULT_VAL_FRACTION
     seed: int = 0
     threads: int = 2
     widths: tuple[int, ...] = DEFAULT_WIDTHS
@@ -157,9 +158,8 @@ def train(
         )
     images = load_resized(folder, spec, progress=progress)
     targets = folder.targets()
-    order = rng.permutation(len(images))
-    n_val = max(1, int(round(len(images) * cfg.val_fraction)))
-    val_idx, train_idx = order[:n_val], order[n_val:]
+    val_idx, train_idx = split_train_val(rng, len(images), cfg.val_fraction)
+    n_val = len(val_idx)
     if len(train_idx) == 0:
         raise GapcamError(f"{data_dir}: too few images to hold out a validation set")
 

@@ -13,10 +13,12 @@ import pytest
 from replay_helpers import read_bag, read_raw
 
 from gapcam.errors import GapcamError
+from gapcam.node_interface import DIAGNOSTIC_KEYS
 from gapcam.replay import bag_io
 from gapcam.replay.messages import image_from_msg
 from gapcam.replay.replay import ReplayInterrupted, ReplayOptions, replay_bag
-from gapcam.stream import StreamProcessor, decision_fields, split_stamp
+from gapcam.stamps import split_stamp
+from gapcam.stream import StreamProcessor, decision_fields
 
 CAMS = ("/rear_left/image_raw", "/rear_right/image_raw")
 
@@ -83,8 +85,12 @@ def test_output_bag_has_overlays_images_diagnostics_and_truth(replayed, sample_b
     diags = [m for _, m in got["/diagnostics"]]
     names = {s.name for m in diags for s in m.status}
     assert names == {f"{_ns(t)}/cam_node: lane change (replay)" for t in CAMS}
+    keys = [kv.key for kv in diags[-1].status[0].values]
+    assert tuple(keys[: len(DIAGNOSTIC_KEYS)]) == DIAGNOSTIC_KEYS  # the node's keys, in order
     last = {kv.key: kv.value for kv in diags[-1].status[0].values}
-    assert int(last["frames"]) == summary.cameras[last["input_topic"]]["frames"]
+    assert int(last["decisions_out"]) == summary.cameras[last["input_topic"]]["frames"]
+    assert int(last["frames_in"]) == int(last["decisions_out"]) + int(last["drops_total"])
+    assert float(last["rate_in_hz"]) > 0 and last["input_transport"] == "raw"
     assert len(got["/gapcam/ground_truth"]) == len(src["/gapcam/ground_truth"])
     # every output message is stamped with an input header stamp
     stamps = {bag_io.stamp_ns(m.header) for t in CAMS for _, m in read_bag(sample_bag)[t]}

@@ -71,9 +71,13 @@ def test_node_parameter_files_drive_replay(tmp_path):
         "/rear_left/cam_node:\n  ros__parameters:\n    overlay:\n      scale: 0.25\n"
     )
     opts = load_node_params([NODE_CONFIG / "cam_node.yaml", custom], ReplayOptions())
-    assert opts.smoothing == SmoothingConfig(hold_frames=4)
-    assert (opts.cam_threshold, opts.overlay_scale) == (0.3, 0.25)
+    assert opts.settings.smoothing == SmoothingConfig(hold_frames=4)
+    assert (opts.settings.cam_threshold, opts.settings.overlay.scale) == (0.3, 0.25)
     assert read_ros_parameters(custom)["smoothing.hold_frames"] == 4
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("/**:\n  ros__parameters:\n    smoothing:\n      ema_alpha: 0.0\n")
+    with pytest.raises(GapcamError, match="wrong.yaml: parameter smoothing.ema_alpha=0.0"):
+        load_node_params(wrong, ReplayOptions())
     bad = tmp_path / "bad.yaml"
     bad.write_text("x: 1\n")
     with pytest.raises(GapcamError, match="no 'ros__parameters'"):

@@ -399,27 +399,39 @@ class Diagnostics:
         after = time.time() if after is None else after
 
         def fresh() -> Any:
-            found = [s for t, s in self.statuses(node_name) if t > after]
+            found = [(t, s) for t, s in self.statuses(node_name) if t > after]
             return found[0] if found else None
 
-        s = wait_for(fresh, timeout, f"a /diagnostics status of {node_name}")
+        t, s = wait_for(fresh, timeout, f"a /diagnostics status of {node_name}")
         values: dict[str, Any] = {kv.key: kv.value for kv in s.values}
         values["_level"] = (
             int.from_bytes(s.level, "little") if isinstance(s.level, bytes) else int(s.level)
         )
         values["_message"] = s.message
         values["_hardware_id"] = s.hardware_id
+        values["_stamp"] = t
         return values
 
     def wait_until(
-        self, node_name: str, pred: Callable[[dict], bool], timeout: float, what: str
+        self,
+        node_name: str,
+        pred: Callable[[dict], bool],
+        timeout: float,
+        what: str,
+        after: float | None = None,
     ) -> dict:
+        """The first status stamped after ``after`` (default: now) that satisfies ``pred``; every
+        status is looked at in order, so one published while the test was busy is not skipped."""
         end = time.monotonic() + timeout
+        seen = time.time() if after is None else after
         last: dict = {}
         while time.monotonic() < end:
-            last = self.latest(node_name, timeout=max(0.1, end - time.monotonic() + 2.0))
+            last = self.latest(
+                node_name, after=seen, timeout=max(0.1, end - time.monotonic() + 2.0)
+            )
             if pred(last):
                 return last
+            seen = last["_stamp"]
         raise AssertionError(f"/diagnostics of {node_name} never showed {what}; last: {last}")
 
 
@@ -427,25 +439,9 @@ def scene(seed: int, size: tuple[int, int] = (320, 240)) -> np.ndarray:
     """A rear-side camera frame of ``size`` (w, h), BGR ``uint8``: a synthetic scene from
     :mod:`gapcam.synth` where available, else a drawn road with a vehicle-like box (varied by
     ``seed``, so that frames differ and a decision computed for the wrong frame shows)."""
-    try:
-        from gapcam.synth import render_scene
-    except ImportError:
-        render_scene = None
-    if render_scene is not None:
-        return render_scene(seed, size=size)[0]
-    import cv2
+    from gapcam.synth import render_scene
 
-    rng = np.random.default_rng(seed)
-    w, h = size
-    img = np.empty((h, w, 3), np.uint8)
-    img[: h // 2] = (200, 170, 140)  # sky
-    img[h // 2 :] = (90, 90, 90)  # road
-    cv2.line(img, (w // 2, h // 2), (int(rng.integers(0, w)), h - 1), (240, 240, 240), 3)
-    x0, y0 = int(rng.integers(0, w * 2 // 3)), int(rng.integers(h // 3, h * 2 // 3))
-    colour = tuple(int(c) for c in rng.integers(0, 255, 3))
-    cv2.rectangle(img, (x0, y0), (x0 + w // 4, y0 + h // 5), colour, -1)
-    noise = rng.integers(-12, 13, img.shape)
-    return np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return render_scene(seed, size=size)[0]
 
 
 def env_for_nodes() -> dict[str, str]:

@@ -10,6 +10,7 @@ import pytest
 from ros_harness import Camera, Diagnostics, scene, wait_for
 from sensor_msgs.msg import CompressedImage, Image
 
+from gapcam.node_settings import DEFAULT_OVERLAY
 from gapcam.overlay import cam_mono8
 
 NS = "/overlay_cam"
@@ -74,7 +75,9 @@ def test_lazy_then_rendered_then_lazy_again(cam: Camera, ros, diagnostics: Diagn
         assert o.encoding == "bgr8" and (o.width, o.height) == (w // 2, h // 2)
         assert o.step == o.width * 3 and o.header.frame_id == "cam_optical"
         got = np.frombuffer(o.data, np.uint8).reshape(o.height, o.width, 3)
-        want = cam.reference.render(image, out, alpha=0.45, scale=0.5)
+        want = cam.reference.render(
+            image, out, alpha=DEFAULT_OVERLAY.alpha, scale=DEFAULT_OVERLAY.scale
+        )
         # Same pixels below the text panel (its caption prints this machine's latency; at this
         # 160x120 overlay size the panel takes the top ~60% of the rows).
         ph = int(want.shape[0] * 0.75)

@@ -9,6 +9,7 @@ from rcl_interfaces.msg import ParameterType
 from ros_harness import DEFAULT_YAML, Camera, scene
 
 from gapcam.decision import SmoothingConfig
+from gapcam.node_settings import CARD_CAM_THRESHOLD, DEFAULT_OVERLAY
 from gapcam.pipeline import Pipeline
 
 NS = "/param_cam"
@@ -86,7 +87,11 @@ def test_invalid_run_time_changes_are_refused(cam: Camera, ros) -> None:
     got = ros.get_parameters(
         cam.node.name, ["overlay.alpha", "smoothing.hold_frames", "model_path"]
     )
-    assert got == {"overlay.alpha": 0.45, "smoothing.hold_frames": 2, "model_path": ""}
+    assert got == {
+        "overlay.alpha": DEFAULT_OVERLAY.alpha,
+        "smoothing.hold_frames": SmoothingConfig().hold_frames,
+        "model_path": "",
+    }
 
 
 def test_run_time_changes_take_effect(cam: Camera, ros, own_pipeline: Pipeline) -> None:
@@ -104,7 +109,7 @@ def test_run_time_changes_take_effect(cam: Camera, ros, own_pipeline: Pipeline) 
         },
     )
     assert all(r.successful for r in results), [r.reason for r in results]
-    own_pipeline.cam_threshold = 0.6
+    own_pipeline.set_cam_threshold(0.6)
     cam.set_reference_smoothing(SmoothingConfig(ema_alpha=1.0, hold_frames=1))
     assert ros.get_parameters(cam.node.name, ["overlay.alpha"]) == {"overlay.alpha": 0.7}
 
@@ -113,6 +118,37 @@ def test_run_time_changes_take_effect(cam: Camera, ros, own_pipeline: Pipeline) 
         # No smoothing any more: the smoothed probabilities are this frame's.
         assert list(d.smoothed_probabilities) == pytest.approx(list(d.probabilities), abs=1e-6)
     assert cam.verify() == 4  # boxes at the new CAM threshold, decisions with the new smoothing
+
+    # back to the model card's threshold (a negative value), as at start
+    (res,) = ros.set_parameters(cam.node.name, {"cam_threshold": CARD_CAM_THRESHOLD})
+    assert res.successful, res.reason
+    own_pipeline.set_cam_threshold(None)
+    assert own_pipeline.cam_threshold == own_pipeline.card.cam_threshold != 0.6
+    cam.send_and_wait(scene(20))
+    assert cam.verify() == 1
+
+
+def test_start_log_names_the_cam_variant_and_the_cards_threshold(cam: Camera) -> None:
+    card = cam.pipeline.card
+    assert f"CAM predicted at {card.cam_threshold:g} of its maximum" in cam.node.log()
+
+
+def test_eigen_cam_on_a_model_without_features_refuses_to_start(
+    start_node, model_without_features
+) -> None:
+    """Checked once at start (one line, exit 2), not on every frame after a silent start."""
+    node = start_node(
+        "/eigen_cam",
+        "/eigen_cam/image_raw",
+        model_path=str(model_without_features),
+        cam_class="eigen",
+    )
+    assert node.proc is not None
+    rc = node.proc.wait(timeout=60)
+    log = node.log()
+    assert rc == 2, log
+    assert "cam class 'eigen' needs a model exported with the 'features' output" in log
+    assert "Traceback" not in log
 
 
 def test_node_exits_cleanly_on_sigint(cam: Camera) -> None:

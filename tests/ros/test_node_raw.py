@@ -14,6 +14,7 @@ from rclpy.qos import ReliabilityPolicy
 from ros_harness import Camera, Diagnostics, scene, wait_for
 from sensor_msgs.msg import Image
 
+from gapcam.node_interface import DIAGNOSTIC_KEYS
 from gapcam.ros_image import SUPPORTED_ENCODINGS, encode_bgr
 
 NS = "/raw_cam"
@@ -102,7 +103,8 @@ def _broken(frame_id: str, **fields) -> Image:
 def test_bad_input_is_reported_and_the_node_stays_alive(
     cam: Camera, diagnostics: Diagnostics
 ) -> None:
-    before = int(diagnostics.latest(cam.node.name)["drops_decode_error"])
+    first = diagnostics.latest(cam.node.name)
+    before, since = int(first["drops_decode_error"]), first["_stamp"]
     good = encode_bgr(scene(500), "bgr8")
     bad = [
         _broken("bad", **{**good, "encoding": "32FC1"}),  # unknown encoding
@@ -121,6 +123,7 @@ def test_bad_input_is_reported_and_the_node_stays_alive(
         lambda v: int(v["drops_decode_error"]) == before + len(bad),
         5.0,
         f"{len(bad)} decode errors",
+        after=since,  # the status that counted them may have gone out while we were busy
     )
     assert "decode_error" in diag["last_error"] and diag["_level"] in (1, 2)
     assert "decode_error" in diag["_message"]
@@ -147,7 +150,14 @@ def test_diagnostics_at_one_hertz(cam: Camera, diagnostics: Diagnostics, core) -
         "last_error", "last_decision",
     ):  # fmt: skip
         assert key in v, key
-    assert 7.0 <= float(v["rate_in_hz"]) <= 13.0 and float(v["rate_out_hz"]) >= 7.0, v
+    # Rates are counts over the node's 2 s window: structure, not this machine's speed (under
+    # load the sender's 0.1 s sleeps run long, so only the upper bound is a fact).
+    rate_in, rate_out = float(v["rate_in_hz"]), float(v["rate_out_hz"])
+    window_s = 2.0  # StreamStats(window_s=max(2.0, diagnostics.period_s))
+    assert (rate_in * window_s).is_integer() and (rate_out * window_s).is_integer(), v
+    assert 0.0 < rate_in <= 10.0 + 1 / window_s, v  # never more than was sent (10 Hz)
+    assert 0.0 < rate_out <= rate_in + 1 / window_s, v  # a decision needs a frame
+    assert tuple(v)[: len(DIAGNOSTIC_KEYS)] == DIAGNOSTIC_KEYS  # the order replay writes too
     assert 0.0 < float(v["latency_p50_ms"]) <= float(v["latency_p99_ms"])
     stamps = [t for t, _ in diagnostics.statuses(cam.node.name)]
     gaps = np.diff(stamps[-4:])

@@ -8,6 +8,8 @@ import time
 import pytest
 from ros_harness import CONFIG, Camera, Diagnostics, scene
 
+from gapcam.node_settings import DEFAULT_OVERLAY
+
 SIDES = ("rear_left", "rear_right")
 
 
@@ -45,4 +47,4 @@ def test_both_cameras_at_camera_rate(cams: dict[str, Camera], diagnostics: Diagn
 def test_rear_cameras_yaml_applies_per_namespace(cams: dict[str, Camera], ros) -> None:
     for cam in cams.values():
         got = ros.get_parameters(cam.node.name, ["threads", "overlay.alpha"])
-        assert got == {"threads": 1, "overlay.alpha": 0.45}
+        assert got == {"threads": 1, "overlay.alpha": DEFAULT_OVERLAY.alpha}

@@ -70,3 +70,21 @@ def test_progress_goes_to_stderr(tmp_path, capsys):
     generate_dataset(tmp_path / "p", 2, seed=1, size=(64, 64), workers=1, progress=True)
     out, err = capsys.readouterr()
     assert out == "" and "2/2" in err
+
+
+def test_validation_only_renders_exactly_the_images_training_holds_out(tmp_path):
+    """`gapcam data --validation-only` gives the same files, byte for byte, as the validation
+    split that training takes from the full set (what the CAM threshold is chosen on)."""
+    from gapcam.cli import main
+    from gapcam.training.validation_split import DEFAULT_VAL_FRACTION, validation_samples
+
+    full = generate_dataset(tmp_path / "full", 30, seed=4, size=(64, 64), workers=1)
+    args = ["data", "--out", str(tmp_path / "val"), "--n", "30", "--seed", "4", "--size", "64"]
+    assert main([*args, "--validation-only", "--workers", "1"]) == 0
+    held_out = validation_samples(full, 4, DEFAULT_VAL_FRACTION)
+    got = sorted(p.relative_to(tmp_path / "val") for p in (tmp_path / "val").rglob("*.jpg"))
+    assert got == sorted(s.path.relative_to(full) for s in held_out) and len(got) == 3
+    for rel in got:
+        assert (tmp_path / "val" / rel).read_bytes() == (full / rel).read_bytes()
+    with pytest.raises(GapcamError, match="indices must lie in 0..29"):
+        generate_dataset(tmp_path / "bad", 30, seed=4, indices=[30])

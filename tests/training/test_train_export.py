@@ -8,10 +8,13 @@ import json
 import numpy as np
 import pytest
 
+from gapcam.cam_threshold import CANDIDATES
 from gapcam.cli import main
 from gapcam.model_card import card_path_for, load_card_for_onnx
 
 torch = pytest.importorskip("torch", reason="training needs the optional torch extra")
+
+from gapcam.training.validation_split import validation_samples  # noqa: E402
 
 
 def test_data_train_export_round_trip(tmp_path, capsys):
@@ -43,6 +46,12 @@ def test_data_train_export_round_trip(tmp_path, capsys):
     state = torch.load(ckpt, weights_only=False)["state_dict"]
     np.testing.assert_allclose(card.classifier_bias, state["fc.bias"].numpy(), rtol=1e-6)
     assert "self-checks passed" in capsys.readouterr().out
+    # The CAM threshold was chosen on the images training held out (its data folder is here).
+    held_out = validation_samples(data, 0, report["config"]["val_fraction"])
+    boxed = [s for s in held_out if s.label == "blocked" and s.meta.get("blocking_box")]
+    assert boxed, "seed 5 holds out a blocked image with a box"
+    assert card.cam_threshold in CANDIDATES
+    assert card.metrics["cam_threshold_images"] == len(boxed)
 
 
 def test_export_self_check_catches_a_wrong_bias(tmp_path):

@@ -28,7 +28,10 @@ from gapcam.ros_image import (
     mono8_to_image_fields,
     pixel_view,
 )
+from gapcam.stamps import stamp_ns
 from gapcam.stream import FrameOutput, decision_fields, roi_fields
+
+__all__ = ["Frame", "stamp_ns"]  # stamp_ns: the core's conversion, used by the node through here
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,6 @@ def header_msg(header: CdrHeader) -> Header:
     msg = Header(frame_id=header.frame_id)
     msg.stamp.sec, msg.stamp.nanosec = header.sec, header.nanosec
     return msg
-
-
-def stamp_ns(header: Header) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 def image_msg_to_bgr(

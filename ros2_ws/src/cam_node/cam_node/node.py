@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import rclpy
@@ -38,8 +38,18 @@ from cam_node.qos import image_input_qos, output_qos
 from cam_node.shutdown import StopRequest
 from cam_node.stats import StreamStats
 from gapcam.backends.factory import tensorrt_available
-from gapcam.decision import SmoothingConfig
 from gapcam.errors import GapcamError, ImageDecodeError
+from gapcam.node_interface import (
+    COMPRESSED_SUFFIX,
+    DIAGNOSTICS_TOPIC,
+    INPUT_TOPIC,
+    NODE_NAME,
+    OUTPUTS,
+    StatusFields,
+    diagnostic_values,
+    status_name,
+)
+from gapcam.node_settings import NodeSettings
 from gapcam.overlay import cam_mono8
 from gapcam.pipeline import Pipeline
 from gapcam.preprocess import decode_frame
@@ -48,10 +58,7 @@ from gapcam.stream import StreamProcessor, overlay_size
 #: Smoother key: one node serves one camera.
 _CAMERA = "camera"
 
-#: Output topics, relative to the node (``~/``); launch, record and rviz configs are tested
-#: against this list.
-OUTPUTS = ("decision", "cam_overlay", "cam_overlay/compressed", "cam")
-DIAGNOSTICS_TOPIC = "/diagnostics"
+__all__ = ["DIAGNOSTICS_TOPIC", "OUTPUTS", "CamNode", "main"]
 
 
 @dataclass
@@ -64,7 +71,7 @@ class CamNode(Node):
     """Thin ROS shell over :class:`gapcam.stream.StreamProcessor`."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__("cam_node", **kwargs)
+        super().__init__(NODE_NAME, **kwargs)
         for spec in PARAMS:
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
         p = {spec.name: self.get_parameter(spec.name).value for spec in PARAMS}
@@ -73,6 +80,7 @@ class CamNode(Node):
             if problem:
                 raise GapcamError(problem)
         self._p = p
+        self._settings = NodeSettings.from_params(p)
 
         model = resolve_model(p["model_path"])
         threads = int(p["threads"])
@@ -81,18 +89,19 @@ class CamNode(Node):
             model,
             p["backend"],
             backend_kwargs=backend_kwargs,
-            cam_threshold=float(p["cam_threshold"]),
-            cam_class=p["cam_class"],
+            cam_threshold=self._settings.cam_threshold,
+            cam_class=self._settings.cam_class,
         )
-        self._proc = StreamProcessor(pipeline, self._smoothing(p))
+        self._proc = StreamProcessor(pipeline, self._settings.smoothing)
         backend = pipeline.backend
         self.get_logger().info(
-            f"{backend.describe()}, precision {backend.precision}, model {model} "
+            f"{backend.describe()}, precision {backend.precision}, model {model}, "
+            f"CAM {pipeline.cam_class} at {pipeline.cam_threshold:g} of its maximum "
             f"(TensorRT {'available' if tensorrt_available() else 'not installed here'}; "
             f"model id {backend.model_id})"
         )
 
-        self._stats = StreamStats(window_s=max(2.0, float(p["diagnostics.period_s"])))
+        self._stats = StreamStats(window_s=max(2.0, self._settings.diagnostics_period_s))
         self._slot: LatestFrameSlot[_Pending] = LatestFrameSlot()
         self._last_overlay = 0.0
         self._last_frame_at: float | None = None
@@ -108,9 +117,9 @@ class CamNode(Node):
         self._pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, output_qos(10))
 
         qos = image_input_qos(p["qos.reliability"], int(p["qos.depth"]))
-        base = self.resolve_topic_name("image")
+        base = self.resolve_topic_name(INPUT_TOPIC)
         if p["input_transport"] == "compressed":
-            self._input_topic = f"{base}/compressed"
+            self._input_topic = f"{base}{COMPRESSED_SUFFIX}"
             self._sub = self.create_subscription(
                 CompressedImage, self._input_topic, self._on_image, qos, raw=True
             )
@@ -129,7 +138,7 @@ class CamNode(Node):
 
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diag_timer = self.create_timer(
-            float(p["diagnostics.period_s"]), self._publish_diagnostics
+            self._settings.diagnostics_period_s, self._publish_diagnostics
         )
         self._worker = threading.Thread(target=self._work, name="cam_node_worker", daemon=True)
         self._worker.start()
@@ -157,12 +166,12 @@ class CamNode(Node):
                 return SetParametersResult(successful=False, reason=problem)
             new[param.name] = param.value
         try:
-            smoothing = self._smoothing(new)
-        except ValueError as exc:
+            settings = NodeSettings.from_params(new)
+        except GapcamError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        self._p = new
-        self._proc.set_smoothing(smoothing)
-        self._proc.pipeline.cam_threshold = float(new["cam_threshold"])
+        self._p, self._settings = new, settings
+        self._proc.set_smoothing(settings.smoothing)
+        self._proc.pipeline.set_cam_threshold(settings.cam_threshold)
         return SetParametersResult(successful=True)
 
     def _publish_diagnostics(self) -> None:
@@ -171,23 +180,25 @@ class CamNode(Node):
         level, message = diagnostics.level_and_message(snap, self._prev_snapshot, idle)
         self._prev_snapshot = snap
         backend = self._proc.pipeline.backend
-        values = {
-            **snap,
-            "input_topic": self._input_topic,
-            "input_transport": self._p["input_transport"],
-            "backend": backend.name,
-            "precision": backend.precision,
-            "model_id": backend.model_id,
-        }
+        values = diagnostic_values(
+            snap,
+            input_topic=self._input_topic,
+            input_transport=self._p["input_transport"],
+            backend=backend.name,
+            precision=backend.precision,
+            model_id=backend.model_id,
+        )
         header = Header(stamp=self.get_clock().now().to_msg())
         self._pub_diag.publish(
             diagnostics.diagnostic_array(
                 header,
-                name=f"{self.get_fully_qualified_name()}: lane change",
-                hardware_id=self._hardware_id or self._input_topic,
-                level=level,
-                message=message,
-                values=values,
+                StatusFields(
+                    level=level,
+                    name=status_name(self.get_fully_qualified_name()),
+                    message=message,
+                    hardware_id=self._hardware_id or self._input_topic,
+                    values=values,
+                ),
             )
         )
 
@@ -204,7 +215,7 @@ class CamNode(Node):
                 self._stats.drop("inference_error", f"{type(exc).__name__}: {exc}")
                 self.get_logger().error(
                     f"frame failed: {type(exc).__name__}: {exc}",
-                    throttle_duration_sec=float(self._p["error_throttle_s"]),
+                    throttle_duration_sec=self._settings.error_throttle_s,
                 )
 
     def _handle(self, item: _Pending) -> None:
@@ -213,18 +224,18 @@ class CamNode(Node):
         except ImageDecodeError as exc:
             self._drop_bad_frame(exc)
             return
-        max_age = float(self._p["max_age_s"])
+        max_age = self._settings.max_age_s
         age_ms = (self.get_clock().now().nanoseconds - stamp) / 1e6 if stamp else 0.0
         if max_age > 0 and age_ms > max_age * 1e3:
             self._stats.drop("stale", f"frame {age_ms:.0f} ms old > max_age_s {max_age:g}")
             self.get_logger().warning(
                 f"dropping stale frames ({age_ms:.0f} ms old > max_age_s {max_age:g}); "
                 "bag playback needs --clock and use_sim_time:=true",
-                throttle_duration_sec=float(self._p["error_throttle_s"]),
+                throttle_duration_sec=self._settings.error_throttle_s,
             )
             return
         try:
-            max_pixels = int(self._p["max_pixels"])
+            max_pixels = self._settings.max_pixels
             if self._compressed:
                 frame = convert.frame_from_compressed(
                     item.msg, self._proc.pipeline.card.input, max_pixels
@@ -257,7 +268,7 @@ class CamNode(Node):
         self._stats.drop("decode_error", str(exc))
         self.get_logger().error(
             f"bad frame dropped: {exc}",
-            throttle_duration_sec=float(self._p["error_throttle_s"]),
+            throttle_duration_sec=self._settings.error_throttle_s,
         )
 
     def _publish_overlays(self, header: Header, frame: convert.Frame, out) -> None:
@@ -269,49 +280,38 @@ class CamNode(Node):
         if not (want_overlay or want_cam):
             self._stats.count("overlay_skipped_no_subscriber")
             return
-        rate = float(self._p["overlay.max_rate_hz"])
+        overlay_settings = self._settings.overlay
+        rate = overlay_settings.max_rate_hz
         now = time.monotonic()
         if rate <= 0 or now - self._last_overlay < 1.0 / rate:
             self._stats.count("overlay_skipped_rate")
             return
         self._last_overlay = now
         if want_overlay:
-            scale = float(self._p["overlay.scale"])
+            scale = overlay_settings.scale
             image = frame.image
             size = overlay_size(frame.frame_size, scale)
             if frame.data is not None and (image.shape[1] < size[0] or image.shape[0] < size[1]):
                 # the decision's reduced decode is smaller than the overlay: decode it larger
                 spec = self._proc.pipeline.card.input
-                max_pixels = int(self._p["max_pixels"])
+                max_pixels = self._settings.max_pixels
                 image = decode_frame(
                     frame.data, spec, frame.what, cover=size, max_pixels=max_pixels
                 )[0]
             overlay = self._proc.render(
-                image, out, alpha=float(self._p["overlay.alpha"]), scale=scale, order=frame.order
+                image, out, alpha=overlay_settings.alpha, scale=scale, order=frame.order
             )
             self._stats.count("overlays_rendered")
             if want_raw:
                 self._pub_overlay.publish(convert.bgr_image_msg(header, overlay))
             if want_jpeg:
-                quality = int(self._p["overlay.jpeg_quality"])
+                quality = overlay_settings.jpeg_quality
                 self._pub_overlay_jpeg.publish(convert.jpeg_msg(header, overlay, quality))
         if want_cam:
             self._pub_cam.publish(
                 convert.mono8_image_msg(header, cam_mono8(out.result.cam, frame.frame_size))
             )
             self._stats.count("cam_published")
-
-    # ---- helpers ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _smoothing(p: dict[str, Any]) -> SmoothingConfig:
-        return replace(
-            SmoothingConfig(),
-            ema_alpha=float(p["smoothing.ema_alpha"]),
-            switch_margin=float(p["smoothing.switch_margin"]),
-            hold_frames=int(p["smoothing.hold_frames"]),
-            min_confidence=float(p["smoothing.min_confidence"]),
-        )
 
     def close(self) -> None:
         """Stop the worker (it finishes the frame in hand) and release the runtime."""

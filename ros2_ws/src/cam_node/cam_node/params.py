@@ -5,6 +5,10 @@ table; :func:`descriptor` turns an entry into the ``ParameterDescriptor`` the no
 an ``IntegerRange``/``FloatingPointRange`` that rclpy itself enforces on every set request.
 Entries marked ``read_only`` are fixed when the node starts (model, backend, QoS, topics):
 changing them needs a restart, and ROS rejects run-time sets of them.
+
+Defaults of the settings that shape the output (smoothing, CAM, overlay, throttling) come from
+the core's :class:`gapcam.node_settings.NodeSettings`, which replay reads too; this table adds
+the ROS-only ones and the descriptions and ranges operators see.
 """
 
 from __future__ import annotations
@@ -14,12 +18,11 @@ from dataclasses import dataclass
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 from gapcam.cam import DEFAULT_CAM_THRESHOLD
-from gapcam.decision import SmoothingConfig
-from gapcam.imageio import DEFAULT_MAX_PIXELS
+from gapcam.node_settings import CARD_CAM_THRESHOLD, NodeSettings
 
 #: The core's defaults are the node's defaults (config/cam_node.yaml repeats them for operators;
 #: tests check that the two agree).
-_SMOOTHING = SmoothingConfig()
+_DEFAULT = NodeSettings().to_params()
 
 Value = bool | int | float | str
 
@@ -67,7 +70,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "cam_class",
-        "predicted",
+        _DEFAULT["cam_class"],
         "Which class activation map gives the box and overlay: predicted (this frame's class), "
         "eigen (class-agnostic) or a class name such as blocked.",
         read_only=True,
@@ -97,7 +100,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "max_age_s",
-        0.5,
+        _DEFAULT["max_age_s"],
         "Frames whose header stamp is older than this when their turn comes are dropped and "
         "counted (drops_stale); 0 disables the check. Bag playback needs `--clock` and "
         "use_sim_time:=true, or 0 here.",
@@ -105,70 +108,72 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "cam_threshold",
-        DEFAULT_CAM_THRESHOLD,
-        "Fraction of the CAM maximum kept for the CAM box (Zhou et al. use 0.2).",
-        range=(0.0, 1.0),
+        _DEFAULT["cam_threshold"],
+        "Fraction of the CAM maximum kept for the CAM box; negative (the default): the value "
+        "chosen for the model at export (its card's cam_threshold; "
+        f"{DEFAULT_CAM_THRESHOLD} as Zhou et al. when the card has none).",
+        range=(CARD_CAM_THRESHOLD, 1.0),
     ),
     ParamSpec(
         "overlay.max_rate_hz",
-        10.0,
+        _DEFAULT["overlay.max_rate_hz"],
         "Most overlays (~/cam_overlay, ~/cam_overlay/compressed, ~/cam) per second, rendered only "
         "while someone subscribes; 0 = never.",
         range=(0.0, 120.0),
     ),
     ParamSpec(
         "overlay.scale",
-        0.5,
+        _DEFAULT["overlay.scale"],
         "Size of ~/cam_overlay relative to the input image (smaller is cheaper to draw and send).",
         range=(0.05, 1.0),
     ),
     ParamSpec(
         "overlay.alpha",
-        0.45,
+        _DEFAULT["overlay.alpha"],
         "Opacity of the CAM heat map on the overlay (0 = camera only, 1 = heat map only).",
         range=(0.0, 1.0),
     ),
     ParamSpec(
         "overlay.jpeg_quality",
-        80,
+        _DEFAULT["overlay.jpeg_quality"],
         "JPEG quality of ~/cam_overlay/compressed.",
         range=(1, 100),
     ),
     ParamSpec(
         "smoothing.ema_alpha",
-        _SMOOTHING.ema_alpha,
+        _DEFAULT["smoothing.ema_alpha"],
         "Weight of the newest frame in the moving average of class probabilities (1 = none).",
         range=(0.01, 1.0),
     ),
     ParamSpec(
         "smoothing.switch_margin",
-        _SMOOTHING.switch_margin,
+        _DEFAULT["smoothing.switch_margin"],
         "How much more probable a new class must be than the current one to take over.",
         range=(0.0, 1.0),
     ),
     ParamSpec(
         "smoothing.hold_frames",
-        _SMOOTHING.hold_frames,
+        _DEFAULT["smoothing.hold_frames"],
         "Consecutive frames a new class must lead by switch_margin before the decision changes.",
         range=(1, 100),
     ),
     ParamSpec(
         "smoothing.min_confidence",
-        _SMOOTHING.min_confidence,
+        _DEFAULT["smoothing.min_confidence"],
         "Below this smoothed probability the decision is `undefined`: weak evidence is not a "
         "guess.",
         range=(0.0, 1.0),
     ),
     ParamSpec(
         "diagnostics.period_s",
-        1.0,
+        _DEFAULT["diagnostics.period_s"],
         "Period of the /diagnostics status (rates, latency, drops, backend, last error).",
         range=(0.1, 60.0),
         read_only=True,
     ),
     ParamSpec(
         "max_pixels",
-        DEFAULT_MAX_PIXELS,
+        _DEFAULT["max_pixels"],
         "Frames claiming more pixels than this (JPEG/PNG header, raw width x height) are refused "
         "before decoding and counted as decode errors: decompression bombs cost microseconds, "
         "not seconds. Default 7680x4320 (8K).",
@@ -176,7 +181,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "error_throttle_s",
-        5.0,
+        _DEFAULT["error_throttle_s"],
         "At most one log line per this many seconds for repeated bad frames (all are counted).",
         range=(0.0, 3600.0),
     ),

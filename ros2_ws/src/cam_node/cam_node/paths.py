@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from gapcam.errors import GapcamError
+from gapcam.shipped import SHIPPED_MODEL
 
 PACKAGE = "cam_node"
-DEFAULT_MODEL = Path("models") / "lane_change.onnx"
+#: Empty ``model_path``: the shipped model, found like any relative path (checkout, then share).
+DEFAULT_MODEL = SHIPPED_MODEL
 
 #: ros2_ws/src/cam_node/cam_node/paths.py -> the repository root (only meaningful in a checkout).
 _PACKAGE_SRC = Path(__file__).resolve().parent.parent

@@ -12,9 +12,9 @@ from collections import Counter, deque
 
 import numpy as np
 
-#: Why a frame can be dropped; all of them are always reported (zeros included), so a dashboard
-#: or a test can tell "no drops" from "not reported".
-DROP_CAUSES = ("superseded", "stale", "decode_error", "inference_error")
+from gapcam.node_interface import DROP_CAUSES
+
+__all__ = ["DROP_CAUSES", "StreamStats"]
 
 
 class StreamStats:
