@@ -49,13 +49,9 @@ def _cpu_s(pid: int) -> float:
 
 
 def _frames(size: tuple[int, int], n: int = 4) -> list[np.ndarray]:
-    try:
-        from gapcam.synth import render_scene
+    from gapcam.synth import render_scene
 
-        return [render_scene(100 + i, size=size)[0] for i in range(n)]
-    except ImportError:
-        rng = np.random.default_rng(0)
-        return [rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8) for _ in range(n)]
+    return [render_scene(100 + i, size=size)[0] for i in range(n)]
 
 
 _IMAGE_FIELDS = ("encoding", "width", "height", "step", "data", "is_bigendian")

@@ -104,11 +104,6 @@ def test_subset_is_spread_and_stable(calib_set):
 
 
 def test_synthetic_sets_are_reproducible(tmp_path, card):
-    pytest.importorskip("gapcam.synth", reason="gapcam.synth not importable")
-    from gapcam import synth
-
-    if not hasattr(synth, "generate_dataset"):
-        pytest.skip("gapcam.synth.generate_dataset not available yet")
     a = cs.generate_synthetic_set(
         tmp_path / "a", card.input, candidates=12, count=6, seed=5, progress=False
     )

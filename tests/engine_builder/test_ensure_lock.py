@@ -95,7 +95,6 @@ def _hold_lock_check(lock: str) -> None:
 
 
 def test_ensure_without_tensorrt_is_a_one_line_error(tmp_path, shipped_model):
-    pytest.importorskip("onnxruntime")
     try:
         import tensorrt  # noqa: F401
     except ImportError:

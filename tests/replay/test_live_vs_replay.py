@@ -15,12 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cam_node.ros_env import apply_localhost_env
 from replay_helpers import read_bag
-
-pytest.importorskip("gapcam_msgs.msg", reason="gapcam_msgs not built (scripts/build_msgs.sh)")
-pytest.importorskip("cam_node.ros_env", reason="cam_node not installed (scripts/build_msgs.sh)")
-
-from cam_node.ros_env import apply_localhost_env  # noqa: E402
 
 # Before this process creates any rclpy context (same settings as tests/ros/conftest.py).
 apply_localhost_env(

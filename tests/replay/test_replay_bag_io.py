@@ -8,20 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rclpy.serialization as rclpy_serialization
+from gapcam_msgs.msg import LaneChangeDecision
 from replay_helpers import read_bag
 
 from gapcam.replay import bag_io, messages
 from gapcam.replay.replay import ReplayOptions, replay_bag
 from gapcam.stream import StreamProcessor
 
-rclpy_serialization = pytest.importorskip("rclpy.serialization")
-
 
 def _gapcam_msgs():
-    try:
-        from gapcam_msgs.msg import LaneChangeDecision
-    except ImportError:
-        pytest.skip("gapcam_msgs is not built (scripts/build_msgs.sh)")
     return LaneChangeDecision
 
 
@@ -108,8 +104,7 @@ def test_replay_decision_equals_the_node_message(pipeline, scene_image):
     one the node's own converter builds from the same frame output (CDR padding bytes aside,
     which rclpy leaves uninitialised)."""
     lane_change_decision = _gapcam_msgs()
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "ros2_ws" / "src" / "cam_node"))
-    convert = pytest.importorskip("cam_node.convert")
+    from cam_node import convert
     from std_msgs.msg import Header
 
     out = StreamProcessor(pipeline).process("c", scene_image, 1_700_000_000_123_456_789, "cam")
