@@ -359,3 +359,36 @@ def test_evaluate_loc_class_with_an_imported_model(tmp_path, imported_five_class
     assert (
         code == 2 and "not among the model's classes" in err and len(err.strip().splitlines()) == 1
     )
+
+
+def test_eigen_cam_on_a_model_without_features_is_one_line(
+    tmp_path, image_files, model_without_features, capsys
+):
+    argv = ["predict", image_files["jpg"], "--out", tmp_path / "o"]
+    code, _, err = _run([*argv, "--model", model_without_features, "--cam-class", "eigen"], capsys)
+    assert code == 2
+    assert err.strip() == (
+        "gapcam: error: cam class 'eigen' needs a model exported with the 'features' output; "
+        "re-export without --no-features or use cam class 'predicted'"
+    )
+    assert not (tmp_path / "o").exists()  # refused before any frame
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "big"])
+def test_cam_threshold_outside_0_1_is_refused(tmp_path, image_files, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(image_files["jpg"]), "--out", str(tmp_path), "--cam-threshold", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--cam-threshold" in err[-1] and ("0..1" in err[-1] or "not a number" in err[-1])
+
+
+def test_evaluate_defaults_to_the_cards_threshold(tmp_path, shipped_model, capsys):
+    from gapcam.model_card import ModelCard, card_path_for
+    from gapcam.synth import generate_dataset
+
+    data = generate_dataset(tmp_path / "d", 6, seed=8, size=(160, 120), workers=1, progress=False)
+    code, _, _ = _run(["evaluate", "--data", data, "--out", tmp_path / "ev"], capsys)
+    assert code == 0
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["cam_threshold"] == ModelCard.load(card_path_for(shipped_model)).cam_threshold
