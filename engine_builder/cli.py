@@ -160,11 +160,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise GapcamError(f"{target}: no such engine or model file")
     thresholds = _thresholds(args)
     if _is_plan(target):
-        from gapcam.backends.tensorrt_backend import load_plan_metadata
-        from gapcam.model_card import ModelCard
+        from gapcam.backends.plan_metadata import load_plan_metadata
 
         meta = load_plan_metadata(target)
-        spec = ModelCard.from_dict(meta["model_card"]).input
+        spec = meta.card().input
         data = load_image_set(args.data, spec).subset(args.images) if args.data else None
         result = verify_plan(
             target,
@@ -221,9 +220,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from engine_builder.inspect_engine import DAMAGED, inspect_plan
 
     if args.json:
-        from gapcam.backends.tensorrt_backend import load_plan_metadata
+        from gapcam.backends.plan_metadata import load_plan_metadata
 
-        say(json.dumps(load_plan_metadata(args.plan), indent=2))
+        say(json.dumps(load_plan_metadata(args.plan).to_dict(), indent=2))
         return 0
     lines = inspect_plan(args.plan, layers=args.layers, device=args.device)
     for line in lines:

@@ -23,7 +23,7 @@ from engine_builder.build import BuildRequest, build_engine, plan_path_for
 from engine_builder.calibration_set import load_image_set
 from engine_builder.errors import EngineBuilderError
 from engine_builder.metadata import stale_reasons
-from gapcam.backends.tensorrt_backend import RuntimeInfo
+from gapcam.backends.plan_metadata import RuntimeInfo
 from gapcam.model_card import load_card_for_onnx
 
 #: How long a starting container waits for another one's build (builds take minutes).
@@ -118,11 +118,11 @@ def ensure_engine(
 
 def _this_device() -> RuntimeInfo:
     from engine_builder import trt_api
-    from gapcam.backends.tensorrt_backend import PrimaryContext, query_runtime_info
+    from gapcam.backends.cuda_context import PrimaryContext, query_runtime_info
 
-    trt_api.import_tensorrt()
+    trt = trt_api.import_tensorrt()
     ctx = PrimaryContext(0)
     try:
-        return query_runtime_info(ctx)
+        return query_runtime_info(ctx, trt.__version__)
     finally:
         ctx.release()

@@ -11,14 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine_builder.metadata import summary_lines
-from gapcam.backends.tensorrt_backend import (
-    PrimaryContext,
-    load_plan_metadata,
-    plan_problems,
-    query_runtime_info,
-    rebuild_command,
-    sha256_bytes,
-)
+from gapcam.backends.cuda_context import PrimaryContext, query_runtime_info
+from gapcam.backends.plan_metadata import load_plan_metadata, plan_problems, sha256_bytes
 
 #: Start of the line :func:`inspect_plan` ends with when the plan's bytes are not the ones built.
 DAMAGED = "plan bytes     DAMAGED"
@@ -59,12 +53,12 @@ def inspect_plan(plan_path: Path, *, layers: bool = False, device: int = 0) -> l
         return lines
     ctx = PrimaryContext(device)
     try:
-        runtime = query_runtime_info(ctx)
+        runtime = query_runtime_info(ctx, trt.__version__)
         plan = plan_path.read_bytes() if plan_path.is_file() else b""
         problems = plan_problems(meta, runtime, None, sha256_bytes(plan) if plan else None)
         if problems:
             lines.append(f"this machine   CANNOT run it: {'; '.join(problems)}")
-            lines.append(f"               rebuild: {rebuild_command(meta)}")
+            lines.append(f"               rebuild: {meta.rebuild_command()}")
             return lines
         lines.append(
             f"this machine   compatible (TensorRT {runtime.tensorrt_version}, {runtime.gpu_name})"

@@ -7,8 +7,9 @@ the ONNX sha256 (and the FP32 reference for Q/DQ models), precision and how INT8
 (calibration set hash, cache), IO tensors, builder settings, build time, the verification result
 and the model card - so that loading, ``ensure`` and ``inspect`` can decide without TensorRT.
 
-The runtime half of the check (:func:`gapcam.backends.tensorrt_backend.plan_problems`) lives in
-the core so the backend does not depend on this package; :func:`stale_reasons` adds what only a
+The schema (:class:`gapcam.backends.plan_metadata.PlanMetadata`) and the runtime half of the
+check (:func:`~gapcam.backends.plan_metadata.plan_problems`) live in the core so the backend does
+not depend on this package; :func:`stale_reasons` adds what only a
 builder knows (which ONNX and precision are wanted now).
 """
 
@@ -22,14 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from engine_builder import __version__
-from gapcam.backends.tensorrt_backend import (
-    PLAN_METADATA_SCHEMA,
+from gapcam.backends.plan_metadata import (
+    BuildInfo,
+    OnnxSource,
+    PlanMetadata,
     RuntimeInfo,
     jetpack_for_l4t,
     metadata_path_for,
     plan_problems,
     sha256_bytes,
 )
+from gapcam.errors import GapcamError
 from gapcam.model_card import ModelCard, sha256_file
 
 
@@ -49,40 +53,35 @@ def make_metadata(
     build_seconds: float,
     command: str,
     card: ModelCard,
-) -> dict[str, Any]:
+) -> PlanMetadata:
     """Everything a later reader needs to trust (or refuse) this plan."""
-    device = runtime.to_dict()
-    return {
-        "schema": PLAN_METADATA_SCHEMA,
-        "plan_file": plan_name,
-        "plan_sha256": sha256_bytes(plan),
-        "plan_bytes": len(plan),
-        "precision": precision,
-        "int8": int8,
-        "onnx": {
-            "path": str(onnx_path),
-            "sha256": onnx_sha256,
-            "fp32_reference": fp32_reference,
-        },
-        "tensorrt": {"version": runtime.tensorrt_version, "strongly_typed": strongly_typed},
-        "gpu": device["gpu"],
-        "cuda": device["cuda"],
-        "platform": {
-            **device["platform"],
+    return PlanMetadata(
+        plan_file=plan_name,
+        plan_sha256=sha256_bytes(plan),
+        plan_bytes=len(plan),
+        precision=precision,
+        onnx=OnnxSource(str(onnx_path), onnx_sha256, fp32_reference),
+        tensorrt_version=runtime.tensorrt_version,
+        strongly_typed=strongly_typed,
+        gpu=runtime.gpu(),
+        cuda_driver=runtime.cuda_driver,
+        platform={
+            "l4t": runtime.l4t,
+            "jetpack": jetpack_for_l4t(runtime.l4t),
             "machine": platform.machine(),
             "python": platform.python_version(),
         },
-        "io": io,
-        "builder": builder,
-        "build": {
-            "seconds": round(build_seconds, 1),
-            "finished": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-            "command": command,
-            "engine_builder": __version__,
-        },
-        "verification": None,
-        "model_card": card.to_dict(),
-    }
+        io=io,
+        builder=builder,
+        build=BuildInfo(
+            seconds=round(build_seconds, 1),
+            finished=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+            command=command,
+            engine_builder=__version__,
+        ),
+        model_card=json.loads(json.dumps(card.to_dict())),  # the JSON form, as read back
+        int8=int8,
+    )
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> Path:
@@ -93,18 +92,18 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def write_metadata(plan_path: Path, meta: dict[str, Any]) -> Path:
-    return write_json_atomic(metadata_path_for(plan_path), meta)
+def write_metadata(plan_path: Path, meta: PlanMetadata) -> Path:
+    return write_json_atomic(metadata_path_for(plan_path), meta.to_dict())
 
 
-def read_metadata(plan_path: Path) -> dict[str, Any] | None:
-    """The metadata, or None when missing or unreadable (``ensure`` then rebuilds)."""
+def read_metadata(plan_path: Path) -> PlanMetadata | None:
+    """The metadata, or None when missing, unreadable or of another schema (``ensure`` then
+    rebuilds)."""
     path = metadata_path_for(plan_path)
     try:
-        meta = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return PlanMetadata.from_dict(json.loads(path.read_text()), path)
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, GapcamError):
         return None
-    return meta if isinstance(meta, dict) else None
 
 
 def stale_reasons(
@@ -126,32 +125,24 @@ def stale_reasons(
     if meta is None:
         return ["engine metadata missing or unreadable"]
     reasons = plan_problems(meta, runtime, None, sha256_file(plan_path))
-    built_from = (meta.get("onnx") or {}).get("sha256")
-    if built_from != onnx_sha256:
-        reasons.append(f"ONNX changed ({str(built_from)[:12]} -> {onnx_sha256[:12]})")
-    if meta.get("precision") != precision:
-        reasons.append(f"precision {meta.get('precision')} != requested {precision}")
-    if calibration_hash:
-        built_hash = ((meta.get("int8") or {}).get("calibration_set") or {}).get("set_hash")
-        if built_hash != calibration_hash:
-            reasons.append("calibration set changed")
-    verification = meta.get("verification") or {}
-    if verification and verification.get("passed") is False and not verification.get("forced"):
+    if meta.onnx.sha256 != onnx_sha256:
+        reasons.append(f"ONNX changed ({meta.onnx.sha256[:12]} -> {onnx_sha256[:12]})")
+    if meta.precision != precision:
+        reasons.append(f"precision {meta.precision} != requested {precision}")
+    if calibration_hash and meta.calibration_set_hash != calibration_hash:
+        reasons.append("calibration set changed")
+    if meta.failed_verification:
         reasons.append("last verification failed")
     return reasons
 
 
-def summary_lines(meta: dict[str, Any]) -> list[str]:
+def summary_lines(meta: PlanMetadata) -> list[str]:
     """Human-readable metadata for ``inspect`` (works without TensorRT)."""
-    gpu = meta.get("gpu") or {}
-    plat = meta.get("platform") or {}
-    onnx = meta.get("onnx") or {}
-    card = meta.get("model_card") or {}
-    builder = meta.get("builder") or {}
-    int8 = meta.get("int8") or {}
+    gpu, plat, onnx, card = meta.gpu, meta.platform, meta.onnx, meta.model_card
+    builder, int8, build = meta.builder, meta.int8 or {}, meta.build
     lines = [
         f"model          {card.get('name')} classes={card.get('classes')}",
-        f"precision      {meta.get('precision')}"
+        f"precision      {meta.precision}"
         + (
             f" (int8 from {int8.get('method')}"
             + (f", scales {int8['scales']}" if int8.get("scales") else "")
@@ -159,10 +150,10 @@ def summary_lines(meta: dict[str, Any]) -> list[str]:
             if int8
             else ""
         ),
-        f"onnx           {onnx.get('path')} sha256={str(onnx.get('sha256'))[:12]}",
+        f"onnx           {onnx.path} sha256={onnx.sha256[:12]}",
     ]
-    if onnx.get("fp32_reference"):
-        ref = onnx["fp32_reference"]
+    if onnx.fp32_reference:
+        ref = onnx.fp32_reference
         lines.append(f"fp32 reference {ref.get('path')} sha256={str(ref.get('sha256'))[:12]}")
     if int8.get("calibration_set"):
         cs = int8["calibration_set"]
@@ -173,24 +164,22 @@ def summary_lines(meta: dict[str, Any]) -> list[str]:
     if int8.get("calibration_cache"):
         cc = int8["calibration_cache"]
         lines.append(f"calib cache    {cc.get('path')} sha256={str(cc.get('sha256'))[:12]}")
+    jetpack = plat.get("jetpack") or jetpack_for_l4t(plat.get("l4t"))
     lines += [
-        f"tensorrt       {(meta.get('tensorrt') or {}).get('version')}"
-        + (" (strongly typed)" if (meta.get("tensorrt") or {}).get("strongly_typed") else ""),
-        f"gpu            {gpu.get('name')} sm {gpu.get('compute_capability')} "
-        f"({gpu.get('multiprocessors')} SMs)",
-        f"platform       L4T {plat.get('l4t')} JetPack {plat.get('jetpack') or jetpack_for_l4t(plat.get('l4t'))} "
-        f"CUDA driver {(meta.get('cuda') or {}).get('driver')}",
+        f"tensorrt       {meta.tensorrt_version}"
+        + (" (strongly typed)" if meta.strongly_typed else ""),
+        f"gpu            {gpu.name} sm {gpu.compute_capability} ({gpu.multiprocessors} SMs)",
+        f"platform       L4T {plat.get('l4t')} JetPack {jetpack} CUDA driver {meta.cuda_driver}",
         f"batch profile  {builder.get('min_batch')}/{builder.get('opt_batch')}/{builder.get('max_batch')}"
         f" workspace {builder.get('workspace_mb')} MiB",
-        f"built          {(meta.get('build') or {}).get('finished')} in "
-        f"{(meta.get('build') or {}).get('seconds')} s",
-        f"rebuild        {(meta.get('build') or {}).get('command')}",
+        f"built          {build.finished} in {build.seconds} s",
+        f"rebuild        {build.command}",
     ]
-    for t in meta.get("io") or []:
+    for t in meta.io:
         lines.append(
             f"io             {t.get('mode'):6s} {t.get('name')} {t.get('shape')} {t.get('dtype')}"
         )
-    ver = meta.get("verification")
+    ver = meta.verification
     if ver:
         c = ver.get("comparison") or {}
         lines.append(

@@ -111,7 +111,7 @@ def run_selftest(
             started = time.monotonic()
             result = build_engine(req_factory(), say)
             row.build_s = time.monotonic() - started
-            comp = (result.metadata.get("verification") or {}).get("comparison") or {}
+            comp = (result.metadata.verification or {}).get("comparison") or {}
             row.agreement = comp.get("top1_agreement")
             row.cam_corr = comp.get("cam_correlation_mean")
             row.max_logit_err = comp.get("max_logit_error")

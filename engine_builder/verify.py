@@ -24,6 +24,7 @@ from engine_builder.compare import Comparison, Thresholds, compare_backends, lab
 from engine_builder.errors import EngineBuilderError
 from gapcam.backends.base import Backend
 from gapcam.backends.onnxruntime_backend import OnnxRuntimeBackend
+from gapcam.backends.plan_metadata import PlanMetadata, load_plan_metadata
 from gapcam.model_card import ModelCard, load_card_for_onnx, sha256_file
 
 #: Images used by default (a spread subset of the validation set keeps verify under a minute).
@@ -68,22 +69,21 @@ def fp32_reference_of_onnx(onnx_path: Path, card: ModelCard) -> tuple[Path, str]
     return ref, want
 
 
-def reference_for_plan(meta: dict[str, Any], plan_dir: Path, override: Path | None) -> Path:
+def reference_for_plan(meta: PlanMetadata, plan_dir: Path, override: Path | None) -> Path:
     """The FP32 ONNX to verify a plan against (``override`` must have the recorded sha256).
 
     Paths in the metadata are relative to the plan's directory (engines move with their models).
     """
-    onnx = meta.get("onnx") or {}
-    ref = onnx.get("fp32_reference") or {"path": onnx.get("path"), "sha256": onnx.get("sha256")}
-    path = Path(override) if override else plan_dir / str(ref.get("path"))
+    ref_path, ref_sha = meta.onnx.reference()
+    path = Path(override) if override else plan_dir / ref_path
     if not path.is_file():
         raise EngineBuilderError(
             f"FP32 reference model {path} not found; pass it with --onnx FP32.onnx"
         )
-    if ref.get("sha256") and sha256_file(path) != ref["sha256"]:
+    if ref_sha and sha256_file(path) != ref_sha:
         raise EngineBuilderError(
             f"{path}: sha256 differs from the FP32 model the engine was built from "
-            f"({str(ref['sha256'])[:12]}); pass the right one with --onnx"
+            f"({ref_sha[:12]}); pass the right one with --onnx"
         )
     return path
 
@@ -103,14 +103,9 @@ def default_data(spec, limit: int | None) -> Iterator[ImageSet]:
     if set_is_complete(DEFAULT_VALIDATION_SET):
         yield load_image_set(DEFAULT_VALIDATION_SET, spec).subset(limit)
         return
-    try:
-        from gapcam.synth import render_scene
-    except ImportError as exc:
-        raise EngineBuilderError(
-            "no verification images: generate the default sets with `engine-builder calib "
-            "default`, or pass --data DIR (or --no-verify)"
-        ) from exc
     import cv2
+
+    from gapcam.synth import render_scene
 
     with tempfile.TemporaryDirectory(prefix="engine-builder-verify-") as tmp:
         for i in range(min(limit or FALLBACK_IMAGES, FALLBACK_IMAGES)):
@@ -170,14 +165,14 @@ def verify_plan(
     data: ImageSet | None,
     thresholds: Thresholds,
     *,
-    metadata: dict[str, Any] | None = None,
+    metadata: PlanMetadata | None = None,
     onnx_override: Path | None = None,
     limit: int | None = DEFAULT_VERIFY_IMAGES,
     device: int = 0,
     say: Callable[[str], None] = print,
 ) -> VerifyResult:
     """A TensorRT plan vs its FP32 ONNX (needs TensorRT and the GPU the plan was built for)."""
-    from gapcam.backends.tensorrt_backend import TensorRTBackend, load_plan_metadata
+    from gapcam.backends.tensorrt_backend import TensorRTBackend
 
     meta = metadata or load_plan_metadata(plan_path)
     ref_path = reference_for_plan(meta, plan_path.parent, onnx_override)

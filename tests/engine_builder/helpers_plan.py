@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine_builder.metadata import make_metadata, write_metadata
-from gapcam.backends.tensorrt_backend import RuntimeInfo
+from gapcam.backends.plan_metadata import PlanMetadata, RuntimeInfo
 from gapcam.model_card import ModelCard
 
 ORIN = RuntimeInfo("10.3.0.30", "Orin", "8.7", 16, 62000, "12.6", "36.4.3")
@@ -19,7 +19,7 @@ def write_fake_plan(
     precision: str = "fp16",
     payload: bytes = b"not a real engine",
     onnx_path: str = "../models/lane_change.onnx",
-) -> dict:
+) -> PlanMetadata:
     plan_path.parent.mkdir(parents=True, exist_ok=True)
     plan_path.write_bytes(payload)
     meta = make_metadata(

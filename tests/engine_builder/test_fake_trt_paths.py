@@ -101,9 +101,9 @@ def test_int8_from_qdq(fake, tmp_path, qdq_model, val_set):
         say=quiet,
     )
     assert res.plan_path.name == "lane_change.int8.qdq.plan"
-    assert res.metadata["int8"]["method"] == "qdq"
+    assert res.metadata.int8["method"] == "qdq"
     assert (
-        res.metadata["onnx"]["fp32_reference"]["sha256"]
+        res.metadata.onnx.fp32_reference["sha256"]
         == qdq_model.card.provenance["quantization"]["fp32_onnx_sha256"]
     )
     flags = plan_flags(res.plan_path)["flags"]
@@ -133,7 +133,7 @@ def test_int8_calibrator_writes_a_cache_beside_the_set_or_is_refused_on_11(
         assert "\n" not in str(err.value)
         return
     res = build_engine(req, say=quiet)
-    int8 = res.metadata["int8"]
+    int8 = res.metadata.int8
     # default: the cache is computed on the CPU (exact input range) and TensorRT reads it
     assert int8["method"] == "IInt8EntropyCalibrator2" and int8["scales"] == "cache (cpu)"
     assert not int8["calibration_batches"]
@@ -147,11 +147,21 @@ def test_int8_calibrator_writes_a_cache_beside_the_set_or_is_refused_on_11(
     assert cache.amax("image") == pytest.approx(
         input_amax((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), rel=1e-6
     )
-    # the same set again reuses the cache
+    # the same set again reuses the cache; the caller's settings are the caller's
+    from engine_builder.trt_api import BuildSettings
+
+    mine = BuildSettings("fp16", None, calibration_batch=10_000)
     again = build_engine(
-        BuildRequest(shipped_model, "int8", tmp_path / "e1", calib=set_dir, verify=False), say=quiet
+        BuildRequest(
+            shipped_model, "int8", tmp_path / "e1", calib=set_dir, verify=False, settings=mine
+        ),
+        say=quiet,
     )
-    assert again.metadata["int8"]["scales"] == "cache (reused)"
+    assert again.metadata.int8["scales"] == "cache (reused)"
+    assert mine == BuildSettings("fp16", None, calibration_batch=10_000)  # not mutated
+    used = again.metadata.builder
+    assert (used["precision"], used["int8_source"]) == ("int8", "calibrator")
+    assert used["calibration_batch"] == len(calib_set.entries) < 10_000
     # TensorRT's own calibration on the device, from the images
     dev = build_engine(
         BuildRequest(
@@ -165,8 +175,8 @@ def test_int8_calibrator_writes_a_cache_beside_the_set_or_is_refused_on_11(
         ),
         say=quiet,
     )
-    assert dev.metadata["int8"]["scales"] == "device"
-    assert dev.metadata["int8"]["calibration_batches"] == 8
+    assert dev.metadata.int8["scales"] == "device"
+    assert dev.metadata.int8["calibration_batches"] == 8
     assert (tmp_path / "device.cache").read_text().startswith("TRT-")
     given = build_engine(
         BuildRequest(
@@ -178,7 +188,7 @@ def test_int8_calibrator_writes_a_cache_beside_the_set_or_is_refused_on_11(
         ),
         say=quiet,
     )
-    assert given.metadata["int8"]["scales"] == "cache (given)"
+    assert given.metadata.int8["scales"] == "cache (given)"
 
 
 def _code(trt) -> int:
@@ -202,7 +212,7 @@ def test_failing_engine_is_not_published_unless_forced(fake, tmp_path, shipped_m
     assert not any(p.suffix in (".plan", ".json", ".tmp") for p in tmp_path.iterdir())
     req.force = True
     res = build_engine(req, say=quiet)
-    assert res.verified is False and res.metadata["verification"]["forced"]
+    assert res.verified is False and res.metadata.verification["forced"]
     assert res.plan_path.is_file()
 
 
@@ -326,6 +336,6 @@ def test_qdq_model_moved_without_its_fp32_needs_onnx(
         say=quiet,
     )
     assert (
-        res.metadata["onnx"]["fp32_reference"]["sha256"]
+        res.metadata.onnx.fp32_reference["sha256"]
         == qdq_model.card.provenance["quantization"]["fp32_onnx_sha256"]
     )

@@ -41,7 +41,7 @@ def test_fp16_engine_builds_verifies_and_records_metadata(tmp_path, shipped_mode
     assert meta["io"][0]["name"] == "image"
     assert list(tmp_path.glob("timing.trt*.cache")), "timing cache must persist"
     again = build_engine(BuildRequest(shipped_model, "fp16", tmp_path, verify=False), say=print)
-    assert again.metadata["builder"]["timing_cache_loaded_bytes"] > 0
+    assert again.metadata.builder["timing_cache_loaded_bytes"] > 0
 
 
 def test_int8_from_qdq_model(tmp_path, qdq_model, shipped_model, val_set):
@@ -57,8 +57,8 @@ def test_int8_from_qdq_model(tmp_path, qdq_model, shipped_model, val_set):
         ),
         say=print,
     )
-    assert res.metadata["int8"]["method"] == "qdq"
-    assert res.metadata["onnx"]["fp32_reference"]["sha256"]
+    assert res.metadata.int8["method"] == "qdq"
+    assert res.metadata.onnx.fp32_reference["sha256"]
 
 
 def test_int8_entropy_calibrator_or_clear_refusal(tmp_path, shipped_model, calib_set, val_set):
@@ -78,7 +78,7 @@ def test_int8_entropy_calibrator_or_clear_refusal(tmp_path, shipped_model, calib
             build_engine(req, say=print)
         return
     res = build_engine(req, say=print)
-    int8 = res.metadata["int8"]
+    int8 = res.metadata.int8
     assert int8["scales"] == "device" and int8["calibration_batches"] > 0
     assert int8["calibration_set"]["set_hash"] == calib_set.hash
     from engine_builder.entropy_cache import read_cache
@@ -95,7 +95,7 @@ def test_int8_entropy_calibrator_or_clear_refusal(tmp_path, shipped_model, calib
         ),
         say=print,
     )
-    assert res2.metadata["int8"]["scales"] == "cache (given)"
+    assert res2.metadata.int8["scales"] == "cache (given)"
 
 
 def test_cpu_computed_cache_builds(tmp_path, shipped_model, card, calib_set):
@@ -111,7 +111,7 @@ def test_cpu_computed_cache_builds(tmp_path, shipped_model, card, calib_set):
     res = build_engine(
         BuildRequest(shipped_model, "int8", tmp_path, calib_cache=cache, verify=False), say=print
     )
-    assert res.metadata["int8"]["calibration_cache"]["path"] == str(cache)
+    assert res.metadata.int8["calibration_cache"]["path"] == str(cache)
 
 
 def test_bench_inspect_and_ensure(tmp_path, shipped_model, capsys):

@@ -9,8 +9,10 @@ import pytest
 from helpers_plan import ORIN, write_fake_plan
 
 from engine_builder.metadata import stale_reasons, summary_lines
-from gapcam.backends.tensorrt_backend import (
+from gapcam.backends.plan_metadata import (
     PLAN_METADATA_SCHEMA,
+    GpuInfo,
+    PlanMetadata,
     incompatibility_message,
     jetpack_for_l4t,
     load_plan_metadata,
@@ -20,7 +22,6 @@ from gapcam.backends.tensorrt_backend import (
     sha256_bytes,
 )
 from gapcam.errors import GapcamError
-from gapcam.model_card import ModelCard
 
 
 @pytest.fixture()
@@ -33,20 +34,23 @@ def test_metadata_records_what_compatibility_depends_on(plan, card):
     path, meta = plan
     assert metadata_path_for(path).name == "lane_change.fp16.plan.json"
     loaded = load_plan_metadata(path)
-    assert loaded == json.loads(json.dumps(meta))
-    assert loaded["schema"] == PLAN_METADATA_SCHEMA
-    assert loaded["tensorrt"]["version"] == "10.3.0.30"
-    assert loaded["gpu"] == {
+    assert loaded == meta
+    raw = json.loads(metadata_path_for(path).read_text())
+    assert raw == meta.to_dict() and PlanMetadata.from_dict(raw) == meta  # the JSON round trip
+    assert raw["schema"] == PLAN_METADATA_SCHEMA and raw["tensorrt"]["version"] == "10.3.0.30"
+    assert raw["gpu"] == {
         "name": "Orin",
         "compute_capability": "8.7",
         "multiprocessors": 16,
         "total_memory_mb": 62000,
     }
-    assert loaded["platform"]["l4t"] == "36.4.3" and loaded["platform"]["jetpack"] == "6.1/6.2"
-    assert loaded["onnx"]["sha256"] == card.onnx_sha256
-    assert loaded["plan_sha256"] == sha256_bytes(path.read_bytes())
-    assert ModelCard.from_dict(loaded["model_card"]) == card
-    assert loaded["build"]["command"].startswith("engine-builder build")
+    assert loaded.gpu == GpuInfo("Orin", "8.7", 16, 62000)
+    assert loaded.platform["l4t"] == "36.4.3" and loaded.platform["jetpack"] == "6.1/6.2"
+    assert loaded.onnx.sha256 == card.onnx_sha256
+    assert loaded.plan_sha256 == sha256_bytes(path.read_bytes())
+    assert loaded.card() == card
+    assert loaded.build.command.startswith("engine-builder build")
+    assert loaded.rebuild_command() == loaded.build.command
 
 
 def test_same_device_same_card_is_compatible(plan, card):
@@ -100,6 +104,9 @@ def test_missing_or_foreign_metadata_is_refused(tmp_path):
         load_plan_metadata(plan)
     metadata_path_for(plan).write_text("{broken")
     with pytest.raises(GapcamError, match="not valid JSON"):
+        load_plan_metadata(plan)
+    metadata_path_for(plan).write_text(json.dumps({"schema": PLAN_METADATA_SCHEMA}))
+    with pytest.raises(GapcamError, match=r"x.plan.json: engine metadata is incomplete .*rebuild"):
         load_plan_metadata(plan)
 
 

@@ -20,7 +20,12 @@ from engine_builder import trt_api
 
 REPO = Path(__file__).resolve().parents[2]
 TRT_MODULES = [REPO / "engine_builder" / "trt_api.py", REPO / "gapcam/backends/tensorrt_backend.py"]
-ALL_MODULES = sorted((REPO / "engine_builder").glob("*.py")) + TRT_MODULES[1:]
+#: trt.X chains are looked for in the whole builder and the backend's TensorRT-facing modules
+#: (the CUDA context included, so TensorRT use that moves there is still checked).
+ALL_MODULES = sorted((REPO / "engine_builder").glob("*.py")) + [
+    REPO / "gapcam/backends/tensorrt_backend.py",
+    REPO / "gapcam/backends/cuda_context.py",
+]
 
 DATA = trt_api.load_extracted_names()
 LINES = list(DATA["sources"])
