@@ -139,6 +139,19 @@ def test_replay_cli(sample_bag, tmp_path, capsys):
     msgs = read_bag(out)
     assert set(msgs) == {"/rear_right/cam_node/decision", "/diagnostics", "/gapcam/ground_truth"}
 
+    # --cam-threshold overrides the card's (0.65 for the shipped model): Zhou's 0.2 keeps more
+    # of the map, so the boxes grow
+    zhou = tmp_path / "zhou"
+    argv = ["replay", sample_bag, "--out", zhou, "--topics", "/rear_right/image_raw/compressed"]
+    flags = ["--no-overlays", "--no-copy-images", "--no-report", "--no-progress"]
+    assert _run([*argv, *flags, "--cam-threshold", "0.2"], capsys)[0] == 0
+
+    def area(bag):
+        boxes = [m.cam_box for _, m in read_bag(bag)["/rear_right/cam_node/decision"]]
+        return sum(b.width * b.height for b in boxes)
+
+    assert area(zhou) > area(out)
+
 
 @pytest.mark.parametrize(
     "argv, message",
