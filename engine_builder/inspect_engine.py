@@ -12,27 +12,32 @@ from pathlib import Path
 
 from engine_builder.metadata import summary_lines
 from gapcam.backends.cuda_context import PrimaryContext, query_runtime_info
-from gapcam.backends.plan_metadata import load_plan_metadata, plan_problems, sha256_bytes
+from gapcam.backends.plan_metadata import (
+    PlanMetadata,
+    load_plan_metadata,
+    plan_problems,
+    sha256_bytes,
+)
 
 #: Start of the line :func:`inspect_plan` ends with when the plan's bytes are not the ones built.
 DAMAGED = "plan bytes     DAMAGED"
 
 
-def plan_bytes_line(plan_path: Path, meta: dict) -> str:
+def plan_bytes_line(plan_path: Path, meta: PlanMetadata) -> str:
     """The plan file's sha256 against the one ``engine-builder build`` recorded (no TensorRT).
 
     A plan cut short by a copy or a full disk, or overwritten by another build, fails here before
     anyone tries to deserialise it on the robot.
     """
-    recorded = str(meta.get("plan_sha256") or "")
+    recorded = meta.plan_sha256
     if not plan_path.is_file():
-        return f"{DAMAGED}: {plan_path} is missing; rebuild: {rebuild_command(meta)}"
+        return f"{DAMAGED}: {plan_path} is missing; rebuild: {meta.rebuild_command()}"
     actual = sha256_bytes(plan_path.read_bytes())
     if actual != recorded:
         return (
             f"{DAMAGED}: sha256 {actual[:12]} ({plan_path.stat().st_size} bytes) is not the "
             f"{recorded[:12]} its .plan.json records (truncated, damaged or replaced); "
-            f"rebuild: {rebuild_command(meta)}"
+            f"rebuild: {meta.rebuild_command()}"
         )
     return f"plan bytes     sha256 {actual[:12]} matches its .plan.json"
 
