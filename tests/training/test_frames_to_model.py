@@ -166,6 +166,8 @@ def test_predict_quantize_and_replay_accept_it(trained, tree, bag, tmp_path, cap
             "-1",
             "--max-accuracy-drop",
             "1",
+            "--method",
+            "max",
             "--force",
         ]
     )
@@ -175,7 +177,16 @@ def test_predict_quantize_and_replay_accept_it(trained, tree, bag, tmp_path, cap
     out_bag = tmp_path / "replayed"
     assert (
         gapcam(
-            ["replay", str(bag), "--out", str(out_bag), "--model", str(trained), "--no-progress"]
+            [
+                "replay",
+                str(bag),
+                "--out",
+                str(out_bag),
+                "--model",
+                str(trained),
+                "--no-progress",
+                "--no-overlays",
+            ]
         )
         == 0
     )

@@ -80,3 +80,49 @@ def test_export_self_check_catches_a_wrong_bias(tmp_path):
     dataclasses.replace(card, classifier_bias=wrong).save(card_path_for(onnx_path))
     with pytest.raises(GapcamError, match="GAP identity"):
         self_check(onnx_path, net)
+
+
+def _small_checkpoint(tmp_path, spec):
+    from gapcam.training.network import DEFAULT_WIDTHS, LaneChangeNet
+
+    ckpt = tmp_path / "s.pt"
+    torch.save(
+        {
+            "state_dict": LaneChangeNet().state_dict(),
+            "classes": ["blocked", "free", "undefined"],
+            "widths": list(DEFAULT_WIDTHS),
+            "input": dataclasses.asdict(spec),
+            "report": {},
+        },
+        ckpt,
+    )
+    return ckpt
+
+
+def test_a_failed_self_check_leaves_no_model_behind(tmp_path, monkeypatch):
+    from gapcam.errors import GapcamError
+    from gapcam.model_card import InputSpec
+    from gapcam.training import export
+
+    ckpt = _small_checkpoint(tmp_path, InputSpec())
+    monkeypatch.setattr(export, "GAP_TOLERANCE", -1.0)  # no identity error can be below this
+    out = tmp_path / "models" / "m.onnx"
+    with pytest.raises(GapcamError, match="GAP identity"):
+        export.export_onnx(ckpt, out)
+    assert sorted(p.name for p in out.parent.iterdir()) == []  # no ONNX, no card, no temp folder
+
+
+def test_the_input_name_of_the_checkpoint_is_the_graphs_and_its_batch_is_dynamic(tmp_path):
+    import onnx
+
+    from gapcam.model_card import InputSpec
+    from gapcam.training.export import export_onnx
+
+    ckpt = _small_checkpoint(tmp_path, InputSpec(name="input", width=96, height=64))
+    card = export_onnx(ckpt, tmp_path / "m.onnx", name="renamed", fallback_class="free")
+    g = onnx.load(str(tmp_path / "m.onnx")).graph
+    (inp,) = g.input
+    assert inp.name == "input" and inp.type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert [d.dim_value for d in inp.type.tensor_type.shape.dim[1:]] == [3, 64, 96]
+    assert card.name == "renamed" and card.fallback_class == "free"
+    assert card.provenance["self_check"]["ort_vs_torch_logits"] < 1e-3
