@@ -1,0 +1,114 @@
+"""What receiving one camera frame over Fast DDS costs a ``raw=True`` subscriber, nothing else.
+
+    .venv/bin/python bench/bench_dds_receive.py [--frames 240] [--size 1280x720]
+        [--profile ros2_ws/fastdds_localhost.xml] [--mallopt]
+
+A child process publishes ``sensor_msgs/Image`` (``rgb8``, best effort, 30 Hz) and this process
+subscribes with ``raw=True`` as ``cam_node`` does, with an empty callback, and prints its own CPU
+time per received message (all threads: Fast DDS's receive thread, rcl take, the Python ``bytes``).
+It isolates the DDS/rclpy share of the node's per-frame CPU that ``bench/bench_cam_node.py``
+reports, so Fast DDS profiles can be compared without the model's noise (README, Performance).
+``--profile`` replaces the Fast DDS profile in both processes; ``--mallopt`` makes glibc serve
+allocations up to 32 MB from the heap in the subscriber (see the README for why that matters here
+and not in the node).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _publish(frames: int, w: int, h: int) -> None:
+    import rclpy
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    rclpy.init()
+    node = rclpy.create_node("bench_dds_publisher")
+    pub = node.create_publisher(Image, "/bench_dds_image", qos_profile_sensor_data)
+    msg = Image(width=w, height=h, step=3 * w, encoding="rgb8", data=bytes(3 * w * h))
+    t0 = time.monotonic()
+    while pub.get_subscription_count() == 0 and time.monotonic() - t0 < 20:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    for i in range(frames):
+        msg.header.stamp.sec = i
+        pub.publish(msg)
+        time.sleep(1 / 30)
+    time.sleep(1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=240, help="measured messages (after 30 more)")
+    ap.add_argument("--size", default="1280x720", help="WxH of the rgb8 frames")
+    ap.add_argument("--profile", help="Fast DDS profile XML (default: the localhost one)")
+    ap.add_argument("--mallopt", action="store_true", help="heap, not mmap, up to 32 MB")
+    ap.add_argument("--role", default="subscriber", help=argparse.SUPPRESS)
+    ap.add_argument("--domain", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    w, h = (int(v) for v in args.size.lower().split("x"))
+
+    from cam_node.ros_env import apply_localhost_env
+
+    env = apply_localhost_env(domain_id=args.domain)
+    if args.profile:
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(Path(args.profile).resolve())
+        os.environ.update(env)
+    if args.role == "publisher":
+        _publish(args.frames + 30, w, h)
+        return 0
+    if args.mallopt:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+        mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+        mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
+
+    import rclpy
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    rclpy.init()
+    node = rclpy.create_node("bench_dds_subscriber")
+    sizes: list[int] = []
+    node.create_subscription(
+        Image, "/bench_dds_image", lambda b: sizes.append(len(b)), qos_profile_sensor_data, raw=True
+    )
+    cmd = [sys.executable, __file__, "--role", "publisher", "--domain", env["ROS_DOMAIN_ID"]]
+    cmd += ["--frames", str(args.frames), "--size", args.size]
+    if args.profile:
+        cmd += ["--profile", args.profile]
+    pub = subprocess.Popen(cmd, env=env, cwd=REPO)
+    start = None
+    deadline = time.monotonic() + args.frames / 30 + 40
+    try:
+        while pub.poll() is None and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.1)
+            if start is None and len(sizes) >= 30:
+                start, n0 = os.times(), len(sizes)
+        end, n1 = os.times(), len(sizes)
+    finally:
+        pub.kill()
+        pub.wait()
+    if start is None:
+        print("received fewer than 30 messages: publisher and subscriber did not match")
+        return 1
+    cpu = end.user + end.system - start.user - start.system
+    print(
+        f"{Path(env['FASTDDS_DEFAULT_PROFILES_FILE']).name}{' +mallopt' if args.mallopt else ''}: "
+        f"received {n1}/{args.frames + 30} of {sizes[-1]} B; subscriber CPU per message "
+        f"{1000 * cpu / max(1, n1 - n0):.2f} ms over {n1 - n0}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
