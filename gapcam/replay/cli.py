@@ -161,6 +161,7 @@ def cmd_replay(a: argparse.Namespace) -> int:
         progress=a.progress and sys.stderr.isatty(),
         max_frames=a.max_frames,
         fallback_class=a.fallback_class,
+        absorb_signals_after_stop=True,  # the command ends right after an interrupted replay
     )
     if a.params:
         opts = load_node_params(a.params, opts)

@@ -73,6 +73,10 @@ class ReplayOptions:
     report: bool = True
     progress: bool = True
     max_frames: int | None = None
+    #: For a command that ends right after an interrupted replay (``gapcam replay``): once a stop
+    #: was asked for, later signals stay absorbed instead of reaching the interpreter's default
+    #: handler, where one landing during shutdown ends the process with a traceback (exit -2).
+    absorb_signals_after_stop: bool = False
 
 
 @dataclass
@@ -194,7 +198,7 @@ class _Replay:
         total = sum(c.count for c in self.cameras.values())
         if self.opt.max_frames:
             total = min(total, self.opt.max_frames)
-        with _StopOnSignal() as stop:
+        with _StopOnSignal(self.opt.absorb_signals_after_stop) as stop:
             writer = bag_io.BagWriter(self.out_bag, self.opt.storage, distro=self.opt.distro)
             self.writer = writer
             status, error = "complete", None
@@ -488,13 +492,16 @@ class _StopOnSignal:
     first signal only sets a flag that the loop checks after each message (the frames already
     read are still processed, then everything is closed); a second one is refused with a line
     on stderr; a third forces the exit (the output may then be incomplete, as that line says).
-    Only installed on the main thread (signals are delivered there).
+    Only installed on the main thread (signals are delivered there). With ``absorb_after_stop``
+    (a command that exits right after an interrupted replay) the handlers are not given back
+    once a stop was asked for: later presses are ignored while the process ends.
     """
 
     #: Signals up to this count are absorbed; the next one raises ``KeyboardInterrupt``.
     FORCE_AT = 3
 
-    def __init__(self) -> None:
+    def __init__(self, absorb_after_stop: bool = False) -> None:
+        self.absorb_after_stop = absorb_after_stop
         self.requested = False
         self.count = 0
         self._closing = False
@@ -524,7 +531,8 @@ class _StopOnSignal:
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            keep = self.absorb_after_stop and self.requested and self.count < self.FORCE_AT
+            signal.signal(sig, signal.SIG_IGN if keep else handler)
 
 
 def _say(line: str) -> None:

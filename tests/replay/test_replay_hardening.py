@@ -230,3 +230,25 @@ def test_garbled_metadata_yaml_is_named_with_the_fix(sample_bag, tmp_path, conte
     reader = bag_io.open_reader(storage)  # the fix it names works
     assert reader.message_count > 0
     reader.close()
+
+
+def test_signals_stay_absorbed_after_a_stop_only_when_asked():
+    """`gapcam replay` exits right after an interrupted replay: a late Ctrl-C must not reach the
+    interpreter's default handler (a traceback and exit -2 during shutdown); a library caller
+    gets its own handlers back."""
+    from gapcam.replay.replay import _StopOnSignal
+
+    before, before_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        for absorb, expected in ((False, before), (True, signal.SIG_IGN)):
+            with _StopOnSignal(absorb_after_stop=absorb) as stop:
+                os.kill(os.getpid(), signal.SIGINT)
+                assert stop.requested
+            assert signal.getsignal(signal.SIGINT) == expected
+            signal.signal(signal.SIGINT, before)
+        with _StopOnSignal(absorb_after_stop=True):  # no stop asked for: handlers given back
+            pass
+        assert signal.getsignal(signal.SIGINT) == before
+    finally:
+        signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGTERM, before_term)
