@@ -23,6 +23,10 @@ from gapcam.imageio import DEFAULT_MAX_PIXELS
 #: ROS parameters cannot be null: a negative ``cam_threshold`` means "the model card's"
 #: (``NodeSettings.cam_threshold is None``).
 CARD_CAM_THRESHOLD = -1.0
+#: ``fallback_class`` as a ROS parameter: empty is the model card's fallback
+#: (``NodeSettings.fallback_class is None``); this value is none at all (publish the top-1,
+#: ``""`` in the core).
+NO_FALLBACK_PARAM = "<top1>"
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class NodeSettings:
     diagnostics_period_s: float = 1.0
     #: frames claiming more pixels are refused before decoding (decode errors)
     max_pixels: int = DEFAULT_MAX_PIXELS
+    #: low-confidence fallback class: None the model card's, "" none (the top-1 is published)
+    fallback_class: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_pixels < 1:
@@ -73,7 +79,7 @@ class NodeSettings:
 
     def to_params(self) -> dict[str, bool | int | float | str]:
         """The settings as ROS parameters (dotted names), ``None`` written as ROS can hold it."""
-        return {name: _to_ros(get(self)) for name, (get, _) in _PARAMS.items()}
+        return {name: _to_ros(name, get(self)) for name, (get, _) in _PARAMS.items()}
 
     @classmethod
     def from_params(
@@ -98,7 +104,9 @@ class NodeSettings:
         return settings
 
 
-def _to_ros(value: Any) -> bool | int | float | str:
+def _to_ros(name: str, value: Any) -> bool | int | float | str:
+    if name == "fallback_class":
+        return "" if value is None else (value or NO_FALLBACK_PARAM)
     return CARD_CAM_THRESHOLD if value is None else value
 
 
@@ -106,6 +114,10 @@ def _from_ros(name: str, value: Any, default: Any) -> Any:
     if name == "cam_threshold":
         value = float(_number(value))
         return None if value < 0 else value
+    if name == "fallback_class":
+        if not isinstance(value, str):
+            raise TypeError("expected a class name, '' (the card's) or " + NO_FALLBACK_PARAM)
+        return None if value == "" else ("" if value == NO_FALLBACK_PARAM else value)
     if isinstance(default, (bool, str)):
         if not isinstance(value, type(default)):
             raise TypeError(f"expected {type(default).__name__}")
@@ -156,6 +168,7 @@ _PARAMS: dict[str, tuple[Any, Any]] = {
     "error_throttle_s": _top("error_throttle_s"),
     "diagnostics.period_s": _top("diagnostics_period_s"),
     "max_pixels": _top("max_pixels"),
+    "fallback_class": _top("fallback_class"),
     **{f"overlay.{f.name}": _overlay(f.name) for f in dataclasses.fields(OverlaySettings)},
     **{f"smoothing.{f.name}": _smoothing(f.name) for f in dataclasses.fields(SmoothingConfig)},
 }

@@ -9,6 +9,7 @@ from gapcam.errors import GapcamError
 from gapcam.node_settings import (
     CARD_CAM_THRESHOLD,
     DEFAULT_OVERLAY,
+    NO_FALLBACK_PARAM,
     PARAM_NAMES,
     NodeSettings,
     OverlaySettings,
@@ -38,6 +39,17 @@ def test_parameters_apply_over_a_base_and_others_are_ignored():
 
 
 @pytest.mark.parametrize(
+    ("ros_value", "core_value"),
+    [("", None), (NO_FALLBACK_PARAM, ""), ("free", "free")],
+)
+def test_fallback_class_parameter(ros_value, core_value):
+    """'' is the card's fallback (ROS cannot hold None), <top1> none, otherwise a class name."""
+    s = NodeSettings.from_params({"fallback_class": ros_value})
+    assert s.fallback_class == core_value
+    assert s.to_params()["fallback_class"] == ros_value
+
+
+@pytest.mark.parametrize(
     ("name", "value", "why"),
     [
         ("smoothing.ema_alpha", 0.0, "ema_alpha must be in"),
@@ -45,6 +57,7 @@ def test_parameters_apply_over_a_base_and_others_are_ignored():
         ("overlay.alpha", 1.5, "alpha must be in"),
         ("smoothing.hold_frames", 1.5, "expected an integer"),
         ("cam_class", 3, "expected str"),
+        ("fallback_class", 1, "expected a class name"),
         ("overlay.scale", True, "expected a number"),
     ],
 )

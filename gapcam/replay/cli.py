@@ -160,7 +160,6 @@ def cmd_replay(a: argparse.Namespace) -> int:
         report=a.report,
         progress=a.progress and sys.stderr.isatty(),
         max_frames=a.max_frames,
-        fallback_class=a.fallback_class,
         absorb_signals_after_stop=True,  # the command ends right after an interrupted replay
     )
     if a.params:
@@ -172,6 +171,8 @@ def cmd_replay(a: argparse.Namespace) -> int:
         opts = replace(opts, settings=replace(opts.settings, cam_threshold=a.cam_threshold))
     if a.max_pixels is not None:
         opts = replace(opts, settings=replace(opts.settings, max_pixels=a.max_pixels))
+    if a.fallback_class is not None:
+        opts = replace(opts, settings=replace(opts.settings, fallback_class=a.fallback_class))
     try:
         s = replay_bag(a.in_bag, a.out, opts)
     except ReplayInterrupted as exc:

@@ -66,8 +66,6 @@ class ReplayOptions:
     #: undecoded): the node's settings (its parameter files give them,
     #: :func:`gapcam.replay.params.load_node_params`), so replay decides as it does
     settings: NodeSettings = field(default_factory=NodeSettings)
-    #: Low-confidence fallback class; ``None``: the card's, ``""``: none (publish the top-1).
-    fallback_class: str | None = None
     reorder_window: int = 8
     ground_truth_topic: str | None = None
     report: bool = True
@@ -144,7 +142,7 @@ def replay_bag(
                 options.backend,
                 cam_class=options.settings.cam_class,
                 cam_threshold=options.settings.cam_threshold,
-                fallback_class=options.fallback_class,
+                fallback_class=options.settings.fallback_class,
             )
         job = _Replay(reader, in_bag, out_bag, cameras, gt_topic, pipeline, options, on_frame)
         return job.run()
@@ -171,7 +169,9 @@ class _Replay:
         self.gt_topic = gt_topic
         self.opt = opt
         self.on_frame = on_frame
-        self.processor = StreamProcessor(pipeline, opt.settings.smoothing, opt.fallback_class)
+        self.processor = StreamProcessor(
+            pipeline, opt.settings.smoothing, opt.settings.fallback_class
+        )
         self.store = bag_io.typestore(opt.distro)
         self.collector = ChangeCollector(self.processor)
         self.reorder = {t: Reorder(opt.reorder_window) for t in self.cameras}

@@ -92,7 +92,9 @@ class CamNode(Node):
             cam_threshold=self._settings.cam_threshold,
             cam_class=self._settings.cam_class,
         )
-        self._proc = StreamProcessor(pipeline, self._settings.smoothing)
+        self._proc = StreamProcessor(
+            pipeline, self._settings.smoothing, self._settings.fallback_class
+        )
         backend = pipeline.backend
         self.get_logger().info(
             f"{backend.describe()}, precision {backend.precision}, model {model}, "

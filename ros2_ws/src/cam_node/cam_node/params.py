@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 from gapcam.cam import DEFAULT_CAM_THRESHOLD
-from gapcam.node_settings import CARD_CAM_THRESHOLD, NodeSettings
+from gapcam.node_settings import CARD_CAM_THRESHOLD, NO_FALLBACK_PARAM, NodeSettings
 
 #: The core's defaults are the node's defaults (config/cam_node.yaml repeats them for operators;
 #: tests check that the two agree).
@@ -73,6 +73,14 @@ PARAMS: tuple[ParamSpec, ...] = (
         _DEFAULT["cam_class"],
         "Which class activation map gives the box and overlay: predicted (this frame's class), "
         "eigen (class-agnostic) or a class name such as blocked.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "fallback_class",
+        _DEFAULT["fallback_class"],
+        "Class published when the smoothed confidence is below smoothing.min_confidence: empty "
+        "(the default) = the model card's fallback_class (undefined for the shipped model), a "
+        f"class name, or {NO_FALLBACK_PARAM} for none (the top-1 class is published).",
         read_only=True,
     ),
     ParamSpec(
