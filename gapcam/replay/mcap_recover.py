@@ -16,7 +16,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO
+
+from gapcam.replay.recovered import RecoveredTopics, recovered_connection
 
 MAGIC = b"\x89MCAP0\r\n"
 OP_SCHEMA, OP_CHANNEL, OP_MESSAGE, OP_CHUNK, OP_DATA_END, OP_FOOTER = (
@@ -33,13 +35,6 @@ MAX_RECORD = 1 << 31
 
 class Truncated(Exception):
     """The data section ends in an incomplete or corrupt record."""
-
-
-class _TopicInfo(NamedTuple):
-    msgtype: str
-    msgdef: Any
-    msgcount: int
-    connections: list[Any]
 
 
 def _string(buf: memoryview, pos: int) -> tuple[str, int]:
@@ -147,19 +142,12 @@ class McapScan:
             yield cid, log_time, pub_time, buf[22:]
 
 
-class RecoveredMcapReader:
+class RecoveredMcapReader(RecoveredTopics):
     """The complete messages of a truncated mcap, behind the reader interface replay uses."""
 
     kind = "mcap"
 
     def __init__(self, path: str | Path) -> None:
-        from rosbags.interfaces import (
-            Connection,
-            ConnectionExtRosbag2,
-            MessageDefinition,
-            MessageDefinitionFormat,
-        )
-
         self.path = Path(path)
         scan = McapScan(self.path)
         counts: dict[int, int] = {}
@@ -172,23 +160,11 @@ class RecoveredMcapReader:
         self._by_channel: dict[int, Any] = {}
         for cid, (topic, sid) in sorted(scan.channels.items()):
             name, encoding, text = scan.schemas.get(sid, ("?", "", ""))
-            fmt = {"ros2msg": MessageDefinitionFormat.MSG, "ros2idl": MessageDefinitionFormat.IDL}
-            conn = Connection(
-                id=cid,
-                topic=topic,
-                msgtype=name,
-                msgdef=MessageDefinition(fmt.get(encoding, MessageDefinitionFormat.NONE), text),
-                digest="",
-                msgcount=counts.get(cid, 0),
-                ext=ConnectionExtRosbag2(serialization_format="cdr", offered_qos_profiles=[]),
-                owner=self,
+            conn = recovered_connection(
+                self, cid, topic, name, (encoding, text), counts.get(cid, 0)
             )
             self.connections.append(conn)
             self._by_channel[cid] = conn
-
-    @property
-    def topics(self) -> dict[str, _TopicInfo]:
-        return {c.topic: _TopicInfo(c.msgtype, c.msgdef, c.msgcount, [c]) for c in self.connections}
 
     def messages(self, connections: Any = ()) -> Iterator[tuple[Any, int, bytes]]:
         """Messages in file order; raises :class:`Truncated` where the data stops being valid."""

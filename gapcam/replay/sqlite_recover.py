@@ -22,15 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from gapcam.replay.recovered import RecoveredTopics, recovered_connection
+
 _MAGIC = b"SQLite format 3\x00"
 _LEAF_TABLE, _INTERIOR_TABLE = 0x0D, 0x05
-
-
-class _TopicInfo(NamedTuple):
-    msgtype: str
-    msgdef: Any
-    msgcount: int
-    connections: list[Any]
 
 
 class _Row(NamedTuple):
@@ -206,19 +201,12 @@ def _is_message_row(serials: list[int]) -> bool:
     )
 
 
-class RecoveredSqliteReader:
+class RecoveredSqliteReader(RecoveredTopics):
     """The complete rows of a truncated rosbag2 ``.db3``, behind the reader interface replay uses."""
 
     kind = "sqlite3"
 
     def __init__(self, path: str | Path) -> None:
-        from rosbags.interfaces import (
-            Connection,
-            ConnectionExtRosbag2,
-            MessageDefinition,
-            MessageDefinitionFormat,
-        )
-
         self.path = Path(path)
         self._file = SqliteFile(self.path)
         f = self._file
@@ -239,23 +227,18 @@ class RecoveredSqliteReader:
         for row in self._rows:
             counts[row.topic_id] = counts.get(row.topic_id, 0) + 1
         self.message_count = len(self._rows)
-        fmt = {"ros2msg": MessageDefinitionFormat.MSG, "ros2idl": MessageDefinitionFormat.IDL}
         self.connections: list[Any] = []
         self._by_topic_id: dict[int, Any] = {}
         for tid, values in sorted(topics.items()):
             name, msgtype, serialization = values[1], values[2], values[3]
-            encoding, text = definitions.get(msgtype, ("", ""))
-            conn = Connection(
-                id=tid,
-                topic=name,
-                msgtype=msgtype,
-                msgdef=MessageDefinition(fmt.get(encoding, MessageDefinitionFormat.NONE), text),
-                digest="",
-                msgcount=counts.get(tid, 0),
-                ext=ConnectionExtRosbag2(
-                    serialization_format=serialization, offered_qos_profiles=[]
-                ),
-                owner=self,
+            conn = recovered_connection(
+                self,
+                tid,
+                name,
+                msgtype,
+                definitions.get(msgtype, ("", "")),
+                counts.get(tid, 0),
+                serialization,
             )
             self.connections.append(conn)
             self._by_topic_id[tid] = conn
@@ -292,10 +275,6 @@ class RecoveredSqliteReader:
         size = f.pages * f.page_size
         problem = f"file ends after {size} bytes" + (f", {lost} row(s) cut off" if lost else "")
         return rows, problem
-
-    @property
-    def topics(self) -> dict[str, _TopicInfo]:
-        return {c.topic: _TopicInfo(c.msgtype, c.msgdef, c.msgcount, [c]) for c in self.connections}
 
     def messages(self, connections: Any = ()) -> Iterator[tuple[Any, int, bytes]]:
         """Recovered messages in timestamp order (as rosbags reads a ``.db3``), then
