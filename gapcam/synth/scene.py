@@ -12,6 +12,7 @@ import math
 import cv2
 import numpy as np
 
+from gapcam.labels import UNDEFINED
 from gapcam.synth.analysis import analysis_size, assess, road_summary
 from gapcam.synth.background import (
     draw_ground,
@@ -26,7 +27,8 @@ from gapcam.synth.ego import draw_ego, draw_mirror_housing, ego_shadow
 from gapcam.synth.geometry import ground_maps
 from gapcam.synth.lighting import make_lighting
 from gapcam.synth.raster import fill_uv
-from gapcam.synth.sampling import sample_scene
+from gapcam.synth.roadside import is_roadside, render_roadside
+from gapcam.synth.sampling import choose_label, sample_scene
 from gapcam.synth.specs import SceneSpec
 from gapcam.synth.vehicles import draw_vehicle, glow_blur, shadow_polygons
 
@@ -207,4 +209,12 @@ def render_scene(
     """
     size = _check_size(size)
     spec = sample_scene(int(seed), size, side, label)
+    if _roadside(spec, label):
+        return render_roadside(int(seed), size, spec.side)
     return render(spec, size)
+
+
+def _roadside(spec: SceneSpec, label: str | None) -> bool:
+    """Some ``undefined`` scenes are drawn as roadside views (:mod:`gapcam.synth.roadside`)
+    instead of a road, decided by the seed alone: the class plan of a data set is unchanged."""
+    return (label or choose_label(spec.seed)) == UNDEFINED and is_roadside(spec.seed)
