@@ -29,6 +29,7 @@ FP16_SAFE_OPS = frozenset(
         "Clip",
         "Concat",
         "Conv",
+        "ConvTranspose",
         "Div",
         "Dropout",
         "Erf",

@@ -18,6 +18,17 @@ def shipped_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shipped_chw(shipped_model) -> tuple[int, ...]:
+    """The shipped model's input shape after the batch axis (from its card: tests that feed
+    the network random tensors must not assume its size)."""
+    from gapcam.model_card import ModelCard, card_path_for, expected_input_shape
+
+    return tuple(
+        int(d) for d in expected_input_shape(ModelCard.load(card_path_for(shipped_model)).input)[1:]
+    )
+
+
+@pytest.fixture(scope="session")
 def pipeline(shipped_model):
     from gapcam.pipeline import Pipeline
 

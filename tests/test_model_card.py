@@ -195,5 +195,7 @@ def test_channel_count_and_layout_checked_at_load(tmp_path):
 
 def test_describe_says_what_the_model_expects(shipped_model):
     text = load_card_for_onnx(shipped_model).describe()
-    assert "'image': float32 ['N', 3, 128, 128] (NCHW), RGB" in text
+    card = load_card_for_onnx(shipped_model)
+    size = f"{card.input.height}, {card.input.width}"
+    assert f"'image': float32 ['N', 3, {size}] (NCHW), {card.input.color_order}" in text
     assert "fallback   undefined" in text and "3: blocked, free, undefined" in text

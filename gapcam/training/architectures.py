@@ -2,7 +2,7 @@
 
 ``small``: :class:`~gapcam.training.network.LaneChangeNet`, trained from scratch (128 px, stride 8).
 ``efficientnet_lite0``: :class:`~gapcam.training.efficientnet.EfficientNetLite0Cam`, optionally
-from ImageNet weights (``--pretrained``), stride 16.
+from ImageNet weights (``--pretrained``), CAM at stride 16.
 
 Both expose ``forward_cam(x) -> (logits, cam, features)``, ``fc`` (the linear head) and
 ``feature_stride``, which is all training and export need.
@@ -56,6 +56,6 @@ def describe(net: nn.Module, ckpt: dict[str, Any]) -> str:
         return f"LaneChangeNet widths={ckpt.get('widths')} stride={net.feature_stride}"
     pre = "ImageNet-pretrained" if ckpt.get("pretrained") else "from scratch"
     return (
-        f"EfficientNet-Lite0 ({pre}), last stride-2 stage at stride 1 + dilation 2, total stride "
-        f"{net.feature_stride}, trainable blocks {ckpt.get('trainable_blocks')}"
+        f"EfficientNet-Lite0 ({pre}), stock trunk, CAM head fusing the stride-16 and stride-32 "
+        f"maps (total stride {net.feature_stride}), trainable blocks {ckpt.get('trainable_blocks')}"
     )

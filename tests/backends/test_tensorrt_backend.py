@@ -60,14 +60,14 @@ def _image_folder(root: Path, n: int = 32) -> Path:
 
 
 @gpu
-def test_outputs_match_onnxruntime(fp16_engine, shipped_model):
+def test_outputs_match_onnxruntime(fp16_engine, shipped_model, shipped_chw):
     from engine_builder.compare import compare_outputs
     from gapcam.backends.onnxruntime_backend import OnnxRuntimeBackend
 
     ref = OnnxRuntimeBackend(shipped_model)
     trt = TensorRTBackend(fp16_engine)
     try:
-        x = np.random.default_rng(1).normal(size=(4, 3, 128, 128)).astype(np.float32)
+        x = np.random.default_rng(1).normal(size=(4, *shipped_chw)).astype(np.float32)
         a, b = ref.infer(x), trt.infer(x)
         assert b.logits.shape == a.logits.shape and b.cam.shape == a.cam.shape
         assert b.logits.dtype == np.float32
@@ -80,11 +80,11 @@ def test_outputs_match_onnxruntime(fp16_engine, shipped_model):
 
 
 @gpu
-def test_dynamic_batch_and_chunking_beyond_the_profile(fp16_engine):
+def test_dynamic_batch_and_chunking_beyond_the_profile(fp16_engine, shipped_chw):
     trt = TensorRTBackend(fp16_engine)
     try:
         rng = np.random.default_rng(2)
-        x = rng.normal(size=(trt.max_batch * 2 + 1, 3, 128, 128)).astype(np.float32)
+        x = rng.normal(size=(trt.max_batch * 2 + 1, *shipped_chw)).astype(np.float32)
         whole = trt.infer(x)
         assert whole.logits.shape[0] == x.shape[0]
         for n in (1, 2, 3):
@@ -97,10 +97,10 @@ def test_dynamic_batch_and_chunking_beyond_the_profile(fp16_engine):
 
 
 @gpu
-def test_calls_from_other_threads_use_the_primary_context(fp16_engine):
+def test_calls_from_other_threads_use_the_primary_context(fp16_engine, shipped_chw):
     """A ROS executor calls infer from worker threads that never created a CUDA context."""
     trt = TensorRTBackend(fp16_engine)
-    x = np.random.default_rng(3).normal(size=(2, 3, 128, 128)).astype(np.float32)
+    x = np.random.default_rng(3).normal(size=(2, *shipped_chw)).astype(np.float32)
     expected = trt.infer(x).logits
     results, errors = [], []
 

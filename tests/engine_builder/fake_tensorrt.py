@@ -339,6 +339,8 @@ def make_fake_tensorrt(version: str, cuda: types.ModuleType) -> types.ModuleType
             self.inputs = [i.name for i in self.session.get_inputs()]
             self.outputs = [o.name for o in self.session.get_outputs()]
             self.num_layers = len(self.model.graph.node)
+            #: The network's input shape after the batch axis, as the real engine reports it.
+            self.sample_shape = tuple(int(d) for d in self.session.get_inputs()[0].shape[1:])
 
         @property
         def num_io_tensors(self):
@@ -354,11 +356,11 @@ def make_fake_tensorrt(version: str, cuda: types.ModuleType) -> types.ModuleType
             return trt.DataType.FLOAT
 
         def get_tensor_shape(self, name):
-            return (-1, 3, 128, 128)
+            return (-1, *self.sample_shape)
 
         def get_tensor_profile_shape(self, name, profile):
             mx = self.meta["max_batch"]
-            return [(1, 3, 128, 128), (2, 3, 128, 128), (mx, 3, 128, 128)]
+            return [(1, *self.sample_shape), (2, *self.sample_shape), (mx, *self.sample_shape)]
 
         def create_execution_context(self):
             return ExecutionContext(self)

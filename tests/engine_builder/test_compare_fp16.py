@@ -36,7 +36,7 @@ def test_compare_outputs_on_identical_and_perturbed_outputs():
     assert any("agreement" in f for f in fails) and any("CAM" in f for f in fails)
 
 
-def test_fp16_conversion_keeps_float32_io_and_outputs(shipped_model):
+def test_fp16_conversion_keeps_float32_io_and_outputs(shipped_model, shipped_chw):
     import onnxruntime as ort
 
     model = onnx.load(str(shipped_model))
@@ -44,7 +44,7 @@ def test_fp16_conversion_keeps_float32_io_and_outputs(shipped_model):
     assert all(v.type.tensor_type.elem_type == TensorProto.FLOAT for v in half.graph.input)
     assert all(v.type.tensor_type.elem_type == TensorProto.FLOAT for v in half.graph.output)
     assert all(i.data_type != TensorProto.FLOAT for i in half.graph.initializer)
-    x = np.random.default_rng(0).normal(size=(2, 3, 128, 128)).astype(np.float32)
+    x = np.random.default_rng(0).normal(size=(2, *shipped_chw)).astype(np.float32)
     ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     got = ort.InferenceSession(half.SerializeToString(), providers=["CPUExecutionProvider"])
     for r, g in zip(ref.run(None, {"image": x}), got.run(None, {"image": x}), strict=True):
