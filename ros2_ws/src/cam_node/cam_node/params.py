@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
+from cam_node.executors import EXECUTORS
 from gapcam.cam import DEFAULT_CAM_THRESHOLD
 from gapcam.node_settings import CARD_CAM_THRESHOLD, NO_FALLBACK_PARAM, NodeSettings
 
@@ -104,6 +105,15 @@ PARAMS: tuple[ParamSpec, ...] = (
         1,
         "Image subscription history depth (keep last). 1: the node only wants the newest frame.",
         range=(1, 100),
+        read_only=True,
+    ),
+    ParamSpec(
+        "executor",
+        "single_threaded",
+        "rclpy executor of the subscription, timer and parameter callbacks: single_threaded "
+        "(rclpy's SingleThreadedExecutor) or events (the C++ rclpy.experimental.EventsExecutor, "
+        "less CPU per camera frame; see README Performance).",
+        choices=EXECUTORS,
         read_only=True,
     ),
     ParamSpec(
