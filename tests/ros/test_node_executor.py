@@ -1,6 +1,7 @@
-"""cam_node with ``executor:=events`` (rclpy's C++ EventsExecutor) over real DDS.
+"""cam_node's ``executor`` parameter over real DDS: ``events`` (rclpy's C++ EventsExecutor, what
+the default ``auto`` picks here, so every other module runs it too) and ``single_threaded``.
 
-The same behaviour as with the default executor: decisions equal to the core's in order, the
+With ``events`` the behaviour is the same as with rclpy's SingleThreadedExecutor: decisions equal to the core's in order, the
 newest-frame policy and its accounting, ``/diagnostics`` from the timer at its period, run-time
 parameters through the parameter services, and a clean exit on SIGINT/SIGTERM. An earlier try
 of this executor published nothing (rclpy 9.1's ``spin()`` without a timeout runs no callback,
@@ -14,9 +15,10 @@ import time
 
 import numpy as np
 import pytest
-from cam_node.executors import EXECUTORS, spin
+from cam_node.executors import EXECUTORS, events_available, resolve, spin
 from ros_harness import Camera, Diagnostics, scene
 
+from gapcam.errors import GapcamError
 from gapcam.node_interface import DIAGNOSTIC_KEYS
 
 NS = "/events_cam"
@@ -92,14 +94,21 @@ def test_run_time_parameters_go_through_the_services(cam: Camera, ros) -> None:
     cam.verify()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_two_signals_while_processing_exit_0(signum: int, start_node, make_camera) -> None:
-    ns = f"/events_stop_{signum.name.lower()}"
-    node = start_node(ns, f"{ns}/image_raw", executor="events")
+@pytest.mark.parametrize(
+    ("executor", "signum"),
+    [("events", signal.SIGINT), ("events", signal.SIGTERM), ("single_threaded", signal.SIGINT)],
+)
+def test_two_signals_while_processing_exit_0(
+    executor: str, signum: int, start_node, make_camera, diagnostics: Diagnostics
+) -> None:
+    ns = f"/{executor}_stop_{signum.name.lower()}"
+    node = start_node(ns, f"{ns}/image_raw", executor=executor)
     camera = make_camera(node, f"{ns}/image_raw")
     camera.wait_ready()
     camera.send_and_wait(scene(1))
     assert camera.verify() == 1
+    assert diagnostics.latest(node.name)["decisions_out"] == "1"
+    assert f"{executor} executor" in node.log()  # the start-up line says which one runs
     for seed in range(2, 6):  # frames in flight when the signals land
         camera.send(scene(seed))
     node.proc.send_signal(signum)
@@ -116,11 +125,16 @@ def test_an_unknown_executor_is_one_fatal_line(start_node) -> None:
     node = start_node("/events_bad", "/events_bad/image_raw", executor="threaded")
     assert node.proc.wait(timeout=60) == 2
     fatal = [ln for ln in node.log().splitlines() if "FATAL" in ln]
-    assert len(fatal) == 1 and "executor must be one of single_threaded, events" in fatal[0]
+    assert len(fatal) == 1 and "executor must be one of auto, events, single_threaded" in fatal[0]
     assert "Traceback" not in node.log()
 
 
 def test_spin_refuses_an_unknown_kind() -> None:
-    assert EXECUTORS == ("single_threaded", "events")
-    with pytest.raises(ValueError, match="executor must be one of"):
+    assert EXECUTORS == ("auto", "events", "single_threaded")
+    with pytest.raises(GapcamError, match="executor must be one of"):
         spin(None, "threaded")  # type: ignore[arg-type]
+
+
+def test_auto_is_events_where_rclpy_has_it() -> None:
+    assert events_available()  # the Kilted wheels this project installs ship it
+    assert resolve("auto") == "events" and resolve("single_threaded") == "single_threaded"

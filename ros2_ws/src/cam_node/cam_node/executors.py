@@ -4,7 +4,8 @@
 ``events`` is the C++ ``rclpy.experimental.EventsExecutor``: it reacts to the middleware's
 "new message" and timer events instead of rebuilding a wait set and walking the node's entities
 in Python for every message, which is most of what the executor costs per camera frame (README,
-"Performance").
+"Performance"). It exists from ROS 2 Kilted on; Humble and Jazzy (the Jetson images) lack it, so
+the default, ``auto``, takes it where rclpy has it and ``single_threaded`` elsewhere.
 
 Two facts of the ``EventsExecutor`` shipped with rclpy 9.1 (Kilted) that the spin loop works
 around, measured here:
@@ -26,20 +27,47 @@ from __future__ import annotations
 import rclpy
 from rclpy.node import Node
 
-#: Values of the ``executor`` parameter.
-EXECUTORS = ("single_threaded", "events")
+from gapcam.errors import GapcamError
+
+#: Values of the ``executor`` parameter (``auto``: ``events`` where rclpy has it).
+EXECUTORS = ("auto", "events", "single_threaded")
 
 #: Longest a single ``spin_once`` of the events executor waits (see the module docstring).
 EVENTS_SPIN_TIMEOUT_S = 0.1
 
 
+def events_available() -> bool:
+    """Whether this rclpy ships the ``EventsExecutor`` (Kilted and later)."""
+    try:
+        from rclpy.experimental import EventsExecutor  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve(kind: str) -> str:
+    """The executor ``kind`` (a parameter value) means here: ``events`` or ``single_threaded``.
+
+    :class:`GapcamError` for an unknown value, or ``events`` where rclpy lacks it.
+    """
+    if kind not in EXECUTORS:
+        raise GapcamError(f"executor must be one of {', '.join(EXECUTORS)}, got {kind!r}")
+    if kind == "auto":
+        return "events" if events_available() else "single_threaded"
+    if kind == "events" and not events_available():
+        raise GapcamError(
+            "executor events needs rclpy.experimental.EventsExecutor (ROS 2 Kilted or later); "
+            "use executor:=auto or single_threaded"
+        )
+    return kind
+
+
 def spin(node: Node, kind: str) -> None:
     """Run ``node``'s callbacks until the ROS context is shut down (SIGINT/SIGTERM)."""
+    kind = resolve(kind)
     if kind == "single_threaded":
         rclpy.spin(node)  # rclpy's global SingleThreadedExecutor, as before this option
         return
-    if kind != "events":
-        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {kind!r}")
     from rclpy.experimental import EventsExecutor
 
     executor = EventsExecutor()

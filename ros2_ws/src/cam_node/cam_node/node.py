@@ -80,7 +80,7 @@ class CamNode(Node):
             if problem:
                 raise GapcamError(problem)
         self._p = p
-        self.executor_kind: str = p["executor"]  #: which executor main() spins (read-only)
+        self.executor_kind = executors.resolve(p["executor"])  #: what main() spins
         self._settings = NodeSettings.from_params(p)
 
         model = resolve_model(p["model_path"])
@@ -134,7 +134,7 @@ class CamNode(Node):
         self._compressed = p["input_transport"] == "compressed"
         self.get_logger().info(
             f"input {self._input_topic} ({p['input_transport']}, {p['qos.reliability']}, "
-            f"depth {p['qos.depth']}); outputs {self.resolve_topic_name('~/decision')}, "
+            f"depth {p['qos.depth']}, {self.executor_kind} executor); outputs {self.resolve_topic_name('~/decision')}, "
             f"{self.resolve_topic_name('~/cam_overlay')}[/compressed], "
             f"{self.resolve_topic_name('~/cam')}"
         )

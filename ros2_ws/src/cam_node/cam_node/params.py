@@ -109,10 +109,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "executor",
-        "single_threaded",
-        "rclpy executor of the subscription, timer and parameter callbacks: single_threaded "
-        "(rclpy's SingleThreadedExecutor) or events (the C++ rclpy.experimental.EventsExecutor, "
-        "less CPU per camera frame; see README Performance).",
+        "auto",
+        "rclpy executor of the subscription, timer and parameter callbacks: events (the C++ "
+        "rclpy.experimental.EventsExecutor of ROS 2 Kilted and later, less CPU per camera frame; "
+        "see README Performance), single_threaded (rclpy's SingleThreadedExecutor), or auto: "
+        "events where rclpy has it, single_threaded otherwise (Humble, Jazzy).",
         choices=EXECUTORS,
         read_only=True,
     ),
