@@ -138,3 +138,28 @@ def test_spin_refuses_an_unknown_kind() -> None:
 def test_auto_is_events_where_rclpy_has_it() -> None:
     assert events_available()  # the Kilted wheels this project installs ship it
     assert resolve("auto") == "events" and resolve("single_threaded") == "single_threaded"
+
+
+def test_sim_time_timers_follow_the_clock_topic(start_node, ros, diagnostics) -> None:
+    """Bag playback runs the node on ``/clock`` (use_sim_time): the events executor's timers must
+    follow ROS time, so the diagnostics stamps are sim time, one sim second apart."""
+    from rosgraph_msgs.msg import Clock
+
+    node = start_node("/events_sim", "/events_sim/image_raw", executor="events", use_sim_time=True)
+    pub = ros.node.create_publisher(Clock, "/clock", 10)
+    sim_ns = 5_000 * 1_000_000_000  # far from wall time: a wall-clock timer would be obvious
+    try:
+        end = time.monotonic() + 60
+        while len(diagnostics.statuses(node.name)) < 3 and time.monotonic() < end:
+            node.check_alive()
+            sim_ns += 20_000_000  # 20 ms of sim time every 20 ms
+            msg = Clock()
+            msg.clock.sec, msg.clock.nanosec = divmod(sim_ns, 1_000_000_000)
+            pub.publish(msg)
+            time.sleep(0.02)
+    finally:
+        ros.node.destroy_publisher(pub)
+    stamps = [t for t, _ in diagnostics.statuses(node.name)]
+    assert len(stamps) >= 3, "no diagnostics on sim time"
+    assert all(5_000 <= t <= sim_ns / 1e9 for t in stamps), stamps
+    assert np.all(np.abs(np.diff(stamps[-3:]) - 1.0) < 0.25), stamps
