@@ -1,11 +1,12 @@
 """cam_node's ``executor`` parameter over real DDS: ``events`` (rclpy's C++ EventsExecutor, what
 the default ``auto`` picks here, so every other module runs it too) and ``single_threaded``.
 
-With ``events`` the behaviour is the same as with rclpy's SingleThreadedExecutor: decisions equal to the core's in order, the
-newest-frame policy and its accounting, ``/diagnostics`` from the timer at its period, run-time
-parameters through the parameter services, and a clean exit on SIGINT/SIGTERM. An earlier try
-of this executor published nothing (rclpy 9.1's ``spin()`` without a timeout runs no callback,
-see cam_node/executors.py); every test here would fail that way.
+With ``events`` the behaviour is the same as with rclpy's SingleThreadedExecutor: decisions
+equal to the core's in order, the newest-frame policy and its accounting, ``/diagnostics`` from
+the timer at its period (wall and sim time), run-time parameters through the parameter services,
+and a clean exit on SIGINT/SIGTERM. An earlier try of this executor published nothing (rclpy
+9.1's ``spin()`` without a timeout runs no callback, see cam_node/executors.py); every test here
+would fail that way.
 """
 
 from __future__ import annotations
