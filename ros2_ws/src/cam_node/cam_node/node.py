@@ -134,7 +134,8 @@ class CamNode(Node):
         self._compressed = p["input_transport"] == "compressed"
         self.get_logger().info(
             f"input {self._input_topic} ({p['input_transport']}, {p['qos.reliability']}, "
-            f"depth {p['qos.depth']}, {self.executor_kind} executor); outputs {self.resolve_topic_name('~/decision')}, "
+            f"depth {p['qos.depth']}, {self.executor_kind} executor); "
+            f"outputs {self.resolve_topic_name('~/decision')}, "
             f"{self.resolve_topic_name('~/cam_overlay')}[/compressed], "
             f"{self.resolve_topic_name('~/cam')}"
         )
