@@ -1,7 +1,7 @@
 """Benchmark cam_node over real DDS: two rear cameras (1280x720, 30 Hz) for a while, on CPU.
 
     .venv/bin/python bench/bench_cam_node.py [--duration 30] [--rate 30] [--size 1280x720]
-        [--transport raw|compressed] [--overlay]
+        [--transport raw|compressed] [--overlay] [--executor single_threaded|events]
 
 Starts one ``cam_node`` process per camera as ``rear_cameras.launch.py`` does (namespaces
 ``rear_left``/``rear_right``, ``config/cam_node.yaml`` + ``config/rear_cameras.yaml``), publishes
@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cameras", type=int, default=2, choices=(1, 2))
     ap.add_argument("--overlay", action="store_true", help="also subscribe to ~/cam_overlay")
     ap.add_argument("--model", help="ONNX model for the nodes (default: the shipped one)")
+    ap.add_argument(
+        "--executor",
+        choices=("single_threaded", "events"),
+        help="the nodes' `executor` parameter (default: config/cam_node.yaml's)",
+    )
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.lower().split("x"))
 
@@ -104,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.model:
             cmd += ["-p", f"model_path:={Path(args.model).resolve()}"]
         cmd += ["-p", f"input_transport:={args.transport}"]
+        if args.executor:
+            cmd += ["-p", f"executor:={args.executor}"]
         procs[side] = subprocess.Popen(
             cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
@@ -282,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"cam_node benchmark: {len(sides)} camera(s) {w}x{h} {what} at {args.rate:g} Hz, "
         f"{args.duration:g} s measured after {args.warmup:g} s warm-up, overlays "
-        f"{'subscribed' if args.overlay else 'off'}, {os.cpu_count()} CPUs, "
+        f"{'subscribed' if args.overlay else 'off'}, executor {args.executor or 'default'}, "
+        f"{os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.2f} (at the end)"
     )
     if args.overlay:

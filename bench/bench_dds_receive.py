@@ -1,7 +1,7 @@
 """What receiving one camera frame over Fast DDS costs a ``raw=True`` subscriber, nothing else.
 
     .venv/bin/python bench/bench_dds_receive.py [--frames 240] [--size 1280x720]
-        [--profile ros2_ws/fastdds_localhost.xml] [--mallopt]
+        [--profile ros2_ws/fastdds_localhost.xml] [--mallopt] [--executor single_threaded|events]
 
 A child process publishes ``sensor_msgs/Image`` (``rgb8``, best effort, 30 Hz) and this process
 subscribes with ``raw=True`` as ``cam_node`` does, with an empty callback, and prints its own CPU
@@ -10,17 +10,20 @@ It isolates the DDS/rclpy share of the node's per-frame CPU that ``bench/bench_c
 reports, so Fast DDS profiles can be compared without the model's noise (README, Performance).
 ``--profile`` replaces the Fast DDS profile in both processes; ``--mallopt`` makes glibc serve
 allocations up to 32 MB from the heap in the subscriber (see the README for why that matters here
-and not in the node).
+and not in the node). ``--executor`` spins the subscriber as ``cam_node``'s ``executor`` parameter
+does (:func:`cam_node.executors.spin`); the default is ``rclpy.spin_once`` as before.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -53,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="1280x720", help="WxH of the rgb8 frames")
     ap.add_argument("--profile", help="Fast DDS profile XML (default: the localhost one)")
     ap.add_argument("--mallopt", action="store_true", help="heap, not mmap, up to 32 MB")
+    ap.add_argument(
+        "--executor", choices=("single_threaded", "events"), help="spin as cam_node does"
+    )
     ap.add_argument("--role", default="subscriber", help=argparse.SUPPRESS)
     ap.add_argument("--domain", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -87,23 +93,43 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         cmd += ["--profile", args.profile]
     pub = subprocess.Popen(cmd, env=env, cwd=REPO)
-    start = None
-    deadline = time.monotonic() + args.frames / 30 + 40
-    try:
+    marks: dict[str, tuple] = {}
+
+    def watch() -> None:  # the spin loop may be cam_node's, so the counting happens beside it
+        deadline = time.monotonic() + args.frames / 30 + 40
         while pub.poll() is None and time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.1)
-            if start is None and len(sizes) >= 30:
-                start, n0 = os.times(), len(sizes)
-        end, n1 = os.times(), len(sizes)
+            if "start" not in marks and len(sizes) >= 30:
+                marks["start"] = (os.times(), len(sizes))
+            time.sleep(0.005)
+        marks["end"] = (os.times(), len(sizes))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        if args.executor:
+            from cam_node.executors import spin
+            from rclpy.executors import ExternalShutdownException
+
+            stopper = threading.Thread(target=lambda: (watcher.join(), rclpy.try_shutdown()))
+            stopper.start()
+            with contextlib.suppress(ExternalShutdownException):  # the stopper's shutdown
+                spin(node, args.executor)
+        else:
+            while watcher.is_alive():
+                rclpy.spin_once(node, timeout_sec=0.1)
+        watcher.join()
     finally:
         pub.kill()
         pub.wait()
+    start, n0 = marks.get("start", (None, 0))
+    end, n1 = marks["end"]
     if start is None:
         print("received fewer than 30 messages: publisher and subscriber did not match")
         return 1
     cpu = end.user + end.system - start.user - start.system
     print(
-        f"{Path(env['FASTDDS_DEFAULT_PROFILES_FILE']).name}{' +mallopt' if args.mallopt else ''}: "
+        f"{Path(env['FASTDDS_DEFAULT_PROFILES_FILE']).name}{' +mallopt' if args.mallopt else ''}"
+        f"{' executor ' + args.executor if args.executor else ''}: "
         f"received {n1}/{args.frames + 30} of {sizes[-1]} B; subscriber CPU per message "
         f"{1000 * cpu / max(1, n1 - n0):.2f} ms over {n1 - n0}"
     )

@@ -30,7 +30,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from cam_node import convert, diagnostics
+from cam_node import convert, diagnostics, executors
 from cam_node.frames import LatestFrameSlot
 from cam_node.params import BY_NAME, PARAMS, descriptor
 from cam_node.paths import resolve_model
@@ -80,6 +80,7 @@ class CamNode(Node):
             if problem:
                 raise GapcamError(problem)
         self._p = p
+        self.executor_kind = executors.resolve(p["executor"])  #: what main() spins
         self._settings = NodeSettings.from_params(p)
 
         model = resolve_model(p["model_path"])
@@ -133,7 +134,8 @@ class CamNode(Node):
         self._compressed = p["input_transport"] == "compressed"
         self.get_logger().info(
             f"input {self._input_topic} ({p['input_transport']}, {p['qos.reliability']}, "
-            f"depth {p['qos.depth']}); outputs {self.resolve_topic_name('~/decision')}, "
+            f"depth {p['qos.depth']}, {self.executor_kind} executor); "
+            f"outputs {self.resolve_topic_name('~/decision')}, "
             f"{self.resolve_topic_name('~/cam_overlay')}[/compressed], "
             f"{self.resolve_topic_name('~/cam')}"
         )
@@ -352,7 +354,7 @@ def main(args: list[str] | None = None, stop: StopRequest | None = None) -> int:
         if not stop.requested:
             node = CamNode()
         if not stop.requested:
-            rclpy.spin(node)
+            executors.spin(node, node.executor_kind)
     except (GapcamError, ValueError) as exc:  # bad parameter, missing model: one line
         if not stop.requested:
             _startup_logger().fatal(str(exc))

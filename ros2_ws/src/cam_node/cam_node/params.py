@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
+from cam_node.executors import EXECUTORS
 from gapcam.cam import DEFAULT_CAM_THRESHOLD
 from gapcam.node_settings import CARD_CAM_THRESHOLD, NO_FALLBACK_PARAM, NodeSettings
 
@@ -104,6 +105,16 @@ PARAMS: tuple[ParamSpec, ...] = (
         1,
         "Image subscription history depth (keep last). 1: the node only wants the newest frame.",
         range=(1, 100),
+        read_only=True,
+    ),
+    ParamSpec(
+        "executor",
+        "auto",
+        "rclpy executor of the subscription, timer and parameter callbacks: events (the C++ "
+        "rclpy.experimental.EventsExecutor of ROS 2 Kilted and later, less CPU per camera frame; "
+        "see README Performance), single_threaded (rclpy's SingleThreadedExecutor), or auto: "
+        "events where rclpy has it, single_threaded otherwise (Humble, Jazzy).",
+        choices=EXECUTORS,
         read_only=True,
     ),
     ParamSpec(
