@@ -1,5 +1,5 @@
 """cam_node's ``executor`` parameter over real DDS: ``events`` (rclpy's C++ EventsExecutor, what
-the default ``auto`` picks here, so every other module runs it too) and ``single_threaded``.
+``auto`` picks here; opt-in) and ``single_threaded`` (the default, which every other module runs).
 
 With ``events`` the behaviour is the same as with rclpy's SingleThreadedExecutor: decisions
 equal to the core's in order, the newest-frame policy and its accounting, ``/diagnostics`` from

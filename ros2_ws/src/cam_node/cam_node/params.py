@@ -109,10 +109,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "executor",
-        "auto",
-        "rclpy executor of the subscription, timer and parameter callbacks: events (the C++ "
+        "single_threaded",
+        "rclpy executor of the subscription, timer and parameter callbacks: single_threaded "
+        "(rclpy's SingleThreadedExecutor, the default), events (the C++ "
         "rclpy.experimental.EventsExecutor of ROS 2 Kilted and later, less CPU per camera frame; "
-        "see README Performance), single_threaded (rclpy's SingleThreadedExecutor), or auto: "
+        "see README Performance, opt-in while a first-frame observation is open), or auto: "
         "events where rclpy has it, single_threaded otherwise (Humble, Jazzy).",
         choices=EXECUTORS,
         read_only=True,
