@@ -332,6 +332,34 @@ class Camera:
 
         return wait_for(got, timeout, f"decision for stamp {stamp} on {self.node.name}")
 
+    def paced_then_burst(self, frames: list[np.ndarray], paced: int, burst: int) -> list[int]:
+        """``paced`` frames at 30 Hz, then ``burst`` back to back (more than a node can take);
+        waits for the burst's newest frame (always decided) and returns the stamps of our frames
+        that were decided, in the order their decisions arrived."""
+        sent = []
+        for i in range(paced):
+            sent.append(self.send(frames[i % len(frames)]))
+            time.sleep(1 / 30)
+        for i in range(burst):
+            sent.append(self.send(frames[i % len(frames)]))
+        self.wait_decision(sent[-1])
+        ours = set(sent)
+        got = [
+            d.header.stamp.sec * 1_000_000_000 + d.header.stamp.nanosec for d in self.decisions.msgs
+        ]
+        return [s for s in got if s in ours]
+
+    def wait_accounting(self, diagnostics: Diagnostics) -> dict[str, str]:
+        """The node's ``/diagnostics`` once every frame it took is decided or counted as dropped."""
+        diag = diagnostics.wait_until(
+            self.node.name,
+            lambda v: int(v["frames_in"]) == int(v["decisions_out"]) + int(v["drops_total"]),
+            timeout=5.0,
+            what="frames_in == decisions_out + drops_total",
+        )
+        assert int(diag["decisions_out"]) == len(self.decisions)
+        return diag
+
     def send_and_wait(
         self, image: np.ndarray, encoding: str = "bgr8", **kw: Any
     ) -> LaneChangeDecision:

@@ -49,25 +49,10 @@ def test_decisions_match_the_core_in_order(cam: Camera) -> None:
 
 def test_newest_frame_policy_and_accounting(cam: Camera, diagnostics: Diagnostics) -> None:
     frames = [scene(700 + i, size=(640, 480)) for i in range(4)]
-    sent = []
-    for i in range(30):
-        sent.append(cam.send(frames[i % 4]))
-        time.sleep(1 / 30)
-    for i in range(10):  # back to back: more than the node can take
-        sent.append(cam.send(frames[i % 4]))
-    cam.wait_decision(sent[-1])  # the newest frame of the burst is always decided
-    ours = set(sent)
-    got = [d.header.stamp.sec * 1_000_000_000 + d.header.stamp.nanosec for d in cam.decisions.msgs]
-    burst = [s for s in got if s in ours]
+    burst = cam.paced_then_burst(frames, paced=30, burst=10)
     assert burst == sorted(burst), "decisions out of order: a stale frame was processed late"
     cam.verify()
-    diag = diagnostics.wait_until(
-        cam.node.name,
-        lambda v: int(v["frames_in"]) == int(v["decisions_out"]) + int(v["drops_total"]),
-        timeout=5.0,
-        what="frames_in == decisions_out + drops_total",
-    )
-    assert int(diag["decisions_out"]) == len(cam.decisions)
+    cam.wait_accounting(diagnostics)
 
 
 def test_diagnostics_come_from_the_timer_at_its_period(
