@@ -15,7 +15,8 @@ only where the evidence sits changes. Images without a box (other classes, user 
 trained on labels alone.
 
 Frozen trunk (``trainable_blocks``, ``gapcam train --freeze N``): only the last N blocks of the
-pretrained EfficientNet-Lite0, its head convolution and the linear layer learn. The frozen part
+pretrained EfficientNet-Lite0 (and then its 1280-channel convolution) and the CAM head learn;
+``--freeze 0`` trains the CAM head alone. The frozen part
 is then a fixed function of the image, so its output is computed once per image (float16, in
 memory) and every epoch trains on it: on 2 CPU cores this is what makes fine-tuning feasible.
 It is computed for each image and for its mirror image, so the flip augmentation (a left camera
