@@ -388,10 +388,8 @@ def choose_label(seed: int) -> str:
     ]
 
 
-def sample_scene(
-    seed: int, size: tuple[int, int], side: str | None = None, label: str | None = None
-) -> SceneSpec:
-    """A scene with the requested (or seed-chosen) side and label; deterministic in its inputs."""
+def side_and_label(seed: int, side: str | None, label: str | None) -> tuple[str, str]:
+    """The requested side and label, or the seed's; ``ValueError`` for a bad seed, side or label."""
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
     side = side or choose_side(seed)
@@ -400,6 +398,14 @@ def sample_scene(
         raise ValueError(f"side must be one of {SIDES}, got {side!r}")
     if label not in LANE_CHANGE_CLASSES:
         raise ValueError(f"label must be one of {LANE_CHANGE_CLASSES}, got {label!r}")
+    return side, label
+
+
+def sample_scene(
+    seed: int, size: tuple[int, int], side: str | None = None, label: str | None = None
+) -> SceneSpec:
+    """A scene with the requested (or seed-chosen) side and label; deterministic in its inputs."""
+    side, label = side_and_label(seed, side, label)
     for attempt in range(_MAX_ATTEMPTS):
         rng = np.random.default_rng([seed, 3, attempt])
         spec = _candidate(rng, seed, side, label, size)

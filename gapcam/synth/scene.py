@@ -28,7 +28,7 @@ from gapcam.synth.geometry import ground_maps
 from gapcam.synth.lighting import make_lighting
 from gapcam.synth.raster import fill_uv
 from gapcam.synth.roadside import is_roadside, render_roadside
-from gapcam.synth.sampling import choose_label, sample_scene
+from gapcam.synth.sampling import sample_scene, side_and_label
 from gapcam.synth.specs import SceneSpec
 from gapcam.synth.vehicles import draw_vehicle, glow_blur, shadow_polygons
 
@@ -208,13 +208,10 @@ def render_scene(
     ``"free"``, ``"undefined"``) are drawn from the seed when None (each class a third).
     """
     size = _check_size(size)
-    spec = sample_scene(int(seed), size, side, label)
-    if _roadside(spec, label):
-        return render_roadside(int(seed), size, spec.side)
-    return render(spec, size)
-
-
-def _roadside(spec: SceneSpec, label: str | None) -> bool:
-    """Some ``undefined`` scenes are drawn as roadside views (:mod:`gapcam.synth.roadside`)
-    instead of a road, decided by the seed alone: the class plan of a data set is unchanged."""
-    return (label or choose_label(spec.seed)) == UNDEFINED and is_roadside(spec.seed)
+    seed = int(seed)
+    side, label = side_and_label(seed, side, label)
+    # Some undefined scenes are roadside views (gapcam.synth.roadside) instead of a road, decided
+    # by the seed alone: a data set's class plan is unchanged, and no road scene is sampled.
+    if label == UNDEFINED and is_roadside(seed):
+        return render_roadside(seed, size, side)
+    return render(sample_scene(seed, size, side, label), size)
