@@ -172,8 +172,7 @@ def train(
         if not hasattr(net, "freeze"):
             raise GapcamError("--freeze exists only for --arch efficientnet_lite0")
         net.freeze(cfg.trainable_blocks)
-        cached = _frozen_outputs(net, images, spec, progress)
-        cached_flipped = _frozen_outputs(net, images[:, :, ::-1], spec, progress)
+        cached, cached_flipped = _frozen_outputs(net, images, spec, progress)
     grid = (spec.height // net.feature_stride, spec.width // net.feature_stride)
     masks, has_box = box_masks(folder.samples, grid)
     params = [p for p in net.parameters() if p.requires_grad]
@@ -297,10 +296,11 @@ class _FrozenTrunk(torch.nn.Module):
 @torch.no_grad()
 def _frozen_outputs(
     net, images: np.ndarray, spec: InputSpec, progress: bool
-) -> tuple[torch.Tensor, ...]:  # noqa: ANN001
-    """The frozen trunk's outputs for every image, once (float16 to halve the memory).
+) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:  # noqa: ANN001
+    """The frozen trunk's outputs for every image and for its mirror image, once (float16 to
+    halve the memory): ``(maps, mirrored maps)``, each a tuple as ``trunk_frozen`` returns.
 
-    Computed with ONNX Runtime on a temporary export of the frozen part: PyTorch's CPU depthwise
+    Computed with ONNX Runtime on one temporary export of the frozen part: PyTorch's CPU depthwise
     convolutions are several times slower, and this is the bulk of the work.
     """
     import tempfile
@@ -329,14 +329,18 @@ def _frozen_outputs(
         so = ort.SessionOptions()
         so.intra_op_num_threads = torch.get_num_threads()
         sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        out: list[list[torch.Tensor]] = [[] for _ in names]
-        for s in tqdm(
-            range(0, len(images), 32), desc="frozen trunk", disable=not progress, unit="batch"
-        ):
-            maps = sess.run(None, {"x": normalize(images[s : s + 32], spec)})
-            for acc, f in zip(out, maps, strict=True):
-                acc.append(torch.from_numpy(f).half())
-    return tuple(torch.cat(acc) for acc in out)
+
+        def run(batch_images: np.ndarray, desc: str) -> tuple[torch.Tensor, ...]:
+            out: list[list[torch.Tensor]] = [[] for _ in names]
+            for s in tqdm(
+                range(0, len(batch_images), 32), desc=desc, disable=not progress, unit="batch"
+            ):
+                maps = sess.run(None, {"x": normalize(batch_images[s : s + 32], spec)})
+                for acc, f in zip(out, maps, strict=True):
+                    acc.append(torch.from_numpy(f).half())
+            return tuple(torch.cat(acc) for acc in out)
+
+        return run(images, "frozen trunk"), run(images[:, :, ::-1], "frozen trunk, mirrored")
 
 
 def _recalls(y: np.ndarray, p: np.ndarray, classes: tuple[str, ...]) -> dict[str, float]:
