@@ -5,7 +5,9 @@
 "new message" and timer events instead of rebuilding a wait set and walking the node's entities
 in Python for every message, which is most of what the executor costs per camera frame (README,
 "Performance"). It exists from ROS 2 Kilted on; Humble and Jazzy (the Jetson images) lack it, so
-the default, ``auto``, takes it where rclpy has it and ``single_threaded`` elsewhere.
+``auto`` takes it where rclpy has it and ``single_threaded`` elsewhere. The default is
+``single_threaded`` (``config/cam_node.yaml``): ``events`` stays opt-in while a first-frame
+observation under load is open (README, "The executor").
 
 Two facts of the ``EventsExecutor`` shipped with rclpy 9.1 (Kilted) that the spin loop works
 around, measured here:
