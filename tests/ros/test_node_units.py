@@ -1,34 +1,8 @@
-"""The node's ROS-free parts: the newest-frame slot and the statistics behind /diagnostics."""
+"""The node's ROS-free part: the statistics behind /diagnostics."""
 
 from __future__ import annotations
 
-import threading
-import time
-
-from cam_node.frames import LatestFrameSlot
 from cam_node.stats import DROP_CAUSES, StreamStats
-
-
-def test_slot_keeps_only_the_newest_and_reports_what_it_dropped() -> None:
-    slot: LatestFrameSlot[int] = LatestFrameSlot()
-    assert slot.put(1) is None
-    assert slot.put(2) == 1  # 1 was never taken: dropped
-    assert slot.put(3) == 2
-    assert slot.take(timeout=0) == 3
-    assert slot.take(timeout=0.01) is None
-
-
-def test_slot_wakes_a_waiting_worker_and_closes() -> None:
-    slot: LatestFrameSlot[str] = LatestFrameSlot()
-    got: list[str | None] = []
-    worker = threading.Thread(target=lambda: got.extend([slot.take(), slot.take()]))
-    worker.start()
-    time.sleep(0.05)
-    slot.put("frame")
-    time.sleep(0.05)
-    slot.close()
-    worker.join(timeout=2)
-    assert not worker.is_alive() and got == ["frame", None]
 
 
 def test_stats_count_rates_and_percentiles() -> None:

@@ -4,7 +4,9 @@ and :mod:`gapcam.stream`.
 The only module of the node that knows message field names; no maths here. Camera frames arrive
 serialized (the subscription is ``raw=True``): :func:`frame_from_raw` and
 :func:`frame_from_compressed` read the few header fields from the CDR bytes and leave the pixels
-where they are (``bgr8``/``rgb8``: a zero-copy view; JPEG: decoded at reduced size).
+where they are (``bgr8``/``rgb8``: a zero-copy view; JPEG: decoded at reduced size). The image
+outputs leave serialized too (:func:`bgr_image_cdr`, :func:`mono8_image_cdr`, :func:`jpeg_cdr`,
+for ``Publisher.publish(bytes)``): their pixels are copied once, not into a Python message first.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from gapcam.errors import ImageDecodeError
 from gapcam.imageio import DEFAULT_MAX_PIXELS, decode_image_bytes
 from gapcam.model_card import InputSpec
 from gapcam.preprocess import decode_frame
-from gapcam.ros_cdr import CdrHeader, parse_compressed_image, parse_header, parse_image
-from gapcam.ros_image import (
-    bgr_to_image_fields,
-    image_to_bgr,
-    mono8_to_image_fields,
-    pixel_view,
+from gapcam.ros_cdr import (
+    CdrHeader,
+    parse_compressed_image,
+    parse_header,
+    parse_image,
+    serialize_compressed_image,
+    serialize_image,
 )
+from gapcam.ros_image import image_to_bgr, pixel_view
 from gapcam.stamps import stamp_ns
 from gapcam.stream import FrameOutput, decision_fields, roi_fields
 
@@ -115,22 +119,23 @@ def decision_msg(header: Header, out: FrameOutput, latency_ms: float) -> LaneCha
     return msg
 
 
-def bgr_image_msg(header: Header, image: np.ndarray) -> Image:
-    msg = Image(**bgr_to_image_fields(image))
-    msg.header = header
-    return msg
+def bgr_image_cdr(header: CdrHeader, image: np.ndarray) -> bytes:
+    """A serialized ``bgr8`` ``sensor_msgs/Image`` of a BGR ``(H, W, 3)`` array."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a BGR (H, W, 3) image, got shape {image.shape}")
+    return serialize_image(header, "bgr8", image)
 
 
-def mono8_image_msg(header: Header, image: np.ndarray) -> Image:
-    msg = Image(**mono8_to_image_fields(image))
-    msg.header = header
-    return msg
+def mono8_image_cdr(header: CdrHeader, image: np.ndarray) -> bytes:
+    """A serialized ``mono8`` ``sensor_msgs/Image`` of an ``(H, W)`` array."""
+    if image.ndim != 2:
+        raise ValueError(f"expected a single-channel (H, W) image, got shape {image.shape}")
+    return serialize_image(header, "mono8", image)
 
 
-def jpeg_msg(header: Header, image: np.ndarray, quality: int) -> CompressedImage:
+def jpeg_cdr(header: CdrHeader, image: np.ndarray, quality: int) -> bytes:
+    """A serialized ``sensor_msgs/CompressedImage`` (``jpeg``) of a BGR image."""
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:  # pragma: no cover - OpenCV does not fail on a valid uint8 image
         raise ImageDecodeError("JPEG encoding of the overlay failed")
-    msg = CompressedImage(format="jpeg", data=buf.tobytes())
-    msg.header = header
-    return msg
+    return serialize_compressed_image(header, "jpeg", buf)

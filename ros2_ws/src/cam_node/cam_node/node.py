@@ -1,9 +1,10 @@
 """The ``cam_node`` node: camera image in, lane-change decision, CAM overlays and diagnostics out.
 
-Threads: the executor runs the subscription callback (which only stores the message in a
-newest-frame slot), the diagnostics timer and the parameter services; one worker thread decodes
-the newest frame, runs the core and publishes. Inference therefore never blocks the executor, and
-a frame that waited while a newer one arrived is dropped (``superseded``) instead of queued.
+Threads: one worker thread waits for the camera, takes the newest frame itself, decodes it, runs
+the core and publishes (:mod:`cam_node.camera_input`); the executor runs the diagnostics timer
+and the parameter services only. Inference therefore never blocks the executor, a camera frame
+never passes through the executor's Python, and a frame that waited while a newer one arrived is
+dropped (``superseded``, the subscription keeps the newest only) instead of queued.
 
 The camera subscription is ``raw=True``: rclpy hands over the serialized message (``bytes``)
 without building a Python message, and :mod:`cam_node.convert` reads the pixels in place
@@ -15,7 +16,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import rclpy
@@ -30,8 +30,8 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from cam_node import convert, diagnostics, executors
-from cam_node.frames import LatestFrameSlot
+from cam_node import convert, diagnostics
+from cam_node.camera_input import CameraInput, Taken
 from cam_node.params import BY_NAME, PARAMS, descriptor
 from cam_node.paths import resolve_model
 from cam_node.qos import image_input_qos, output_qos
@@ -52,19 +52,13 @@ from gapcam.node_interface import (
 from gapcam.node_settings import NodeSettings
 from gapcam.overlay import cam_mono8
 from gapcam.pipeline import Pipeline
-from gapcam.preprocess import decode_frame
+from gapcam.preprocess import decode_frame, set_opencv_threads
 from gapcam.stream import StreamProcessor, overlay_size
 
 #: Smoother key: one node serves one camera.
 _CAMERA = "camera"
 
 __all__ = ["DIAGNOSTICS_TOPIC", "OUTPUTS", "CamNode", "main"]
-
-
-@dataclass
-class _Pending:
-    msg: bytes  #: the serialized Image or CompressedImage
-    received_at: float  #: time.perf_counter() in the callback: the latency clock starts here
 
 
 class CamNode(Node):
@@ -80,11 +74,11 @@ class CamNode(Node):
             if problem:
                 raise GapcamError(problem)
         self._p = p
-        self.executor_kind = executors.resolve(p["executor"])  #: what main() spins
         self._settings = NodeSettings.from_params(p)
 
         model = resolve_model(p["model_path"])
         threads = int(p["threads"])
+        set_opencv_threads(threads)
         backend_kwargs = {"threads": threads} if threads and model.suffix == ".onnx" else {}
         pipeline = Pipeline.from_model(
             model,
@@ -105,7 +99,6 @@ class CamNode(Node):
         )
 
         self._stats = StreamStats(window_s=max(2.0, self._settings.diagnostics_period_s))
-        self._slot: LatestFrameSlot[_Pending] = LatestFrameSlot()
         self._last_overlay = 0.0
         self._last_frame_at: float | None = None
         self._prev_snapshot: dict | None = None
@@ -121,20 +114,16 @@ class CamNode(Node):
 
         qos = image_input_qos(p["qos.reliability"], int(p["qos.depth"]))
         base = self.resolve_topic_name(INPUT_TOPIC)
-        if p["input_transport"] == "compressed":
+        self._compressed = p["input_transport"] == "compressed"
+        if self._compressed:
             self._input_topic = f"{base}{COMPRESSED_SUFFIX}"
-            self._sub = self.create_subscription(
-                CompressedImage, self._input_topic, self._on_image, qos, raw=True
-            )
+            self._input = CameraInput(self, CompressedImage, self._input_topic, qos)
         else:
             self._input_topic = base
-            self._sub = self.create_subscription(
-                Image, self._input_topic, self._on_image, qos, raw=True
-            )
-        self._compressed = p["input_transport"] == "compressed"
+            self._input = CameraInput(self, Image, self._input_topic, qos)
         self.get_logger().info(
             f"input {self._input_topic} ({p['input_transport']}, {p['qos.reliability']}, "
-            f"depth {p['qos.depth']}, {self.executor_kind} executor); "
+            f"depth {p['qos.depth']}, taken by the worker); "
             f"outputs {self.resolve_topic_name('~/decision')}, "
             f"{self.resolve_topic_name('~/cam_overlay')}[/compressed], "
             f"{self.resolve_topic_name('~/cam')}"
@@ -147,14 +136,7 @@ class CamNode(Node):
         self._worker = threading.Thread(target=self._work, name="cam_node_worker", daemon=True)
         self._worker.start()
 
-    # ---- executor side: cheap -------------------------------------------------------------
-
-    def _on_image(self, msg: bytes) -> None:
-        now = time.perf_counter()
-        self._stats.frame_in()
-        self._last_frame_at = time.monotonic()
-        if self._slot.put(_Pending(msg, now)) is not None:
-            self._stats.drop("superseded")
+    # ---- executor side: parameters and diagnostics ------------------------------------------
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Validate run-time changes as a whole, then apply them (rclpy checked type and range)."""
@@ -210,11 +192,17 @@ class CamNode(Node):
 
     def _work(self) -> None:
         while True:
-            item = self._slot.take()
+            item = self._input.take_newest()
             if item is None:
                 return
+            received_at = _received_at(item)
+            self._last_frame_at = time.monotonic()
+            for _ in range(item.skipped):
+                self._stats.frame_in()
+                self._stats.drop("superseded")
+            self._stats.frame_in()
             try:
-                self._handle(item)
+                self._handle(item, received_at)
             except Exception as exc:  # the worker must outlive any single bad frame
                 self._stats.drop("inference_error", f"{type(exc).__name__}: {exc}")
                 self.get_logger().error(
@@ -222,7 +210,7 @@ class CamNode(Node):
                     throttle_duration_sec=self._settings.error_throttle_s,
                 )
 
-    def _handle(self, item: _Pending) -> None:
+    def _handle(self, item: Taken, received_at: float) -> None:
         try:
             stamp = convert.input_header(item.msg).stamp_ns
         except ImageDecodeError as exc:
@@ -256,17 +244,17 @@ class CamNode(Node):
             frame.image,
             stamp,
             header.frame_id,
-            item.received_at,
+            received_at,
             order=frame.order,
             frame_size=frame.frame_size,
         )
-        latency_ms = (time.perf_counter() - item.received_at) * 1e3
+        latency_ms = (time.perf_counter() - received_at) * 1e3
         self._pub_decision.publish(convert.decision_msg(header, out, latency_ms))
         now_ns = self.get_clock().now().nanoseconds
         self._stats.decision_out(
             latency_ms, (now_ns - stamp) / 1e6 if stamp else latency_ms, out.decision.label
         )
-        self._publish_overlays(header, frame, out)
+        self._publish_overlays(frame, out)
 
     def _drop_bad_frame(self, exc: ImageDecodeError) -> None:
         self._stats.drop("decode_error", str(exc))
@@ -275,7 +263,7 @@ class CamNode(Node):
             throttle_duration_sec=self._settings.error_throttle_s,
         )
 
-    def _publish_overlays(self, header: Header, frame: convert.Frame, out) -> None:
+    def _publish_overlays(self, frame: convert.Frame, out) -> None:
         """Debug images only while someone looks, and at most ``overlay.max_rate_hz``."""
         want_raw = self._pub_overlay.get_subscription_count() > 0
         want_jpeg = self._pub_overlay_jpeg.get_subscription_count() > 0
@@ -307,21 +295,33 @@ class CamNode(Node):
             )
             self._stats.count("overlays_rendered")
             if want_raw:
-                self._pub_overlay.publish(convert.bgr_image_msg(header, overlay))
+                self._pub_overlay.publish(convert.bgr_image_cdr(frame.header, overlay))
             if want_jpeg:
                 quality = overlay_settings.jpeg_quality
-                self._pub_overlay_jpeg.publish(convert.jpeg_msg(header, overlay, quality))
+                self._pub_overlay_jpeg.publish(convert.jpeg_cdr(frame.header, overlay, quality))
         if want_cam:
             self._pub_cam.publish(
-                convert.mono8_image_msg(header, cam_mono8(out.result.cam, frame.frame_size))
+                convert.mono8_image_cdr(frame.header, cam_mono8(out.result.cam, frame.frame_size))
             )
             self._stats.count("cam_published")
 
     def close(self) -> None:
         """Stop the worker (it finishes the frame in hand) and release the runtime."""
-        self._slot.close()
+        self._input.close()
         self._worker.join(timeout=5.0)
+        if not self._worker.is_alive():  # else it may still read the frame: leave the buffer
+            self._input.release()
         self._proc.pipeline.backend.close()
+
+
+def _received_at(item: Taken) -> float:
+    """The frame's arrival on the ``time.perf_counter()`` clock: when DDS received it, if the rmw
+    says (so the time it waited in the subscription's history counts as latency), else now."""
+    now = time.perf_counter()
+    if item.received_ns is None:
+        return now
+    waited_s = (time.time_ns() - item.received_ns) / 1e9
+    return now - waited_s if 0.0 <= waited_s < 1.0 else now
 
 
 def _startup_logger() -> RcutilsLogger:
@@ -354,7 +354,7 @@ def main(args: list[str] | None = None, stop: StopRequest | None = None) -> int:
         if not stop.requested:
             node = CamNode()
         if not stop.requested:
-            executors.spin(node, node.executor_kind)
+            rclpy.spin(node)
     except (GapcamError, ValueError) as exc:  # bad parameter, missing model: one line
         if not stop.requested:
             _startup_logger().fatal(str(exc))

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-from cam_node.executors import EXECUTORS
 from gapcam.cam import DEFAULT_CAM_THRESHOLD
 from gapcam.node_settings import CARD_CAM_THRESHOLD, NO_FALLBACK_PARAM, NodeSettings
 
@@ -64,8 +63,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "threads",
         0,
-        "ONNX Runtime intra-op threads; 0 = runtime default (all cores). Use 1 per node when "
-        "several nodes share a small CPU.",
+        "CPU threads of inference (ONNX Runtime intra-op) and of OpenCV's image work "
+        "(decode, resize, overlay); 0 = the libraries' defaults (all cores). Use 1 per node when "
+        "several nodes share a small CPU: a thread pool's idle spinning costs more CPU per frame "
+        "than it saves in latency.",
         range=(0, 64),
         read_only=True,
     ),
@@ -105,17 +106,6 @@ PARAMS: tuple[ParamSpec, ...] = (
         1,
         "Image subscription history depth (keep last). 1: the node only wants the newest frame.",
         range=(1, 100),
-        read_only=True,
-    ),
-    ParamSpec(
-        "executor",
-        "single_threaded",
-        "rclpy executor of the subscription, timer and parameter callbacks: single_threaded "
-        "(rclpy's SingleThreadedExecutor, the default), events (the C++ "
-        "rclpy.experimental.EventsExecutor of ROS 2 Kilted and later, less CPU per camera frame; "
-        "see README Performance, opt-in while a first-frame observation is open), or auto: "
-        "events where rclpy has it, single_threaded otherwise (Humble, Jazzy).",
-        choices=EXECUTORS,
         read_only=True,
     ),
     ParamSpec(

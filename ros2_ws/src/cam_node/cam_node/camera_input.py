@@ -1,0 +1,151 @@
+"""The camera subscription, read by the inference worker itself rather than by the executor.
+
+Why: rclpy's Python executor rebuilds a wait set and walks every entity of the node for each
+message, then hands the frame to the worker through a lock and a condition, so every camera frame
+cost a second thread waking up and the GIL changing hands twice. That was about 1 ms of CPU per
+frame on the development machine, more than anything else in the ROS shell except the copies
+(README "Performance"). Here the worker waits on a wait set that holds only this subscription
+and a wake-up guard, takes the serialized message itself and processes it; the executor keeps the
+timers and the parameter services and never sees the camera.
+
+This is what ``rclpy.wait_for_message`` does inside (``_rclpy.WaitSet`` on one subscription plus a
+guard condition), kept open instead of rebuilt per message. The subscription sits in a callback
+group that never lets an executor run it, so an executor spinning the same node leaves its
+messages to the worker.
+
+The newest-frame policy: the subscription's keep-last history (``qos.depth``, 1 by default) holds
+the newest frame while the worker is busy, and a waiting frame that a newer one replaces never
+reaches the node. Those frames are still counted: the publisher's sequence numbers (rmw message
+info, per publisher) say how many were skipped, and :meth:`CameraInput.take_newest` reports them
+as ``skipped`` (the node counts them as ``superseded`` drops).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from rclpy.callback_groups import CallbackGroup
+from rclpy.guard_condition import GuardCondition
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+
+from cam_node.serialized_take import SerializedTake, open_serialized_take
+
+#: How long one wait lasts before the worker looks at the closed flag again (a safety net: close()
+#: wakes it at once through the guard condition).
+WAIT_TIMEOUT_S = 0.5
+
+#: Publishers whose last sequence number is remembered (a camera topic has one; a few spare).
+_PUBLISHERS_REMEMBERED = 8
+
+
+class _WorkerOwned(CallbackGroup):
+    """A callback group no executor may run: its entities belong to the worker thread."""
+
+    def can_execute(self, entity: Any) -> bool:
+        return False
+
+    def beginning_execution(self, entity: Any) -> bool:
+        return False
+
+    def ending_execution(self, entity: Any) -> None:
+        pass
+
+
+def _never_called(msg: bytes) -> None:  # pragma: no cover - the executor never runs it
+    raise AssertionError("the camera subscription is read by the worker, not the executor")
+
+
+@dataclass(frozen=True)
+class Taken:
+    """The newest serialized camera message and what came before it unseen."""
+
+    msg: bytes | memoryview  #: the serialized Image or CompressedImage (valid until the next take)
+    received_ns: int | None  #: when DDS received it (system clock, ns), if the rmw says
+    skipped: int  #: frames of the same publisher that were replaced before the node took them
+
+
+class CameraInput:
+    """A ``raw=True`` subscription plus the wait set the worker blocks on."""
+
+    def __init__(
+        self,
+        node: Node,
+        msg_type: type,
+        topic: str,
+        qos: QoSProfile,
+        *,
+        reuse_buffer: bool = True,
+    ) -> None:
+        self.subscription = node.create_subscription(
+            msg_type, topic, _never_called, qos, raw=True, callback_group=_WorkerOwned()
+        )
+        #: the kept-buffer take (``None``: rclpy's ``take_message``, a new ``bytes`` per frame)
+        self.fast_take: SerializedTake | None = (
+            open_serialized_take(self.subscription) if reuse_buffer else None
+        )
+        # Not node.create_guard_condition: the executor must not wait on it either.
+        self._wake = GuardCondition(None, None, context=node.context)
+        self._wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, 0, node.context.handle)
+        self._closed = threading.Event()
+        self._last_seq: OrderedDict[bytes | None, int] = OrderedDict()
+
+    def take_newest(self) -> Taken | None:
+        """Wait for a frame and take the newest one; ``None`` once :meth:`close` was called.
+
+        Only one thread (the worker) may call this.
+        """
+        sub = self.subscription
+        while not self._closed.is_set():
+            with sub.handle, self._wake.handle:
+                self._wait_set.clear_entities()
+                self._wait_set.add_subscription(sub.handle)
+                self._wait_set.add_guard_condition(self._wake.handle)
+                self._wait_set.wait(int(WAIT_TIMEOUT_S * 1e9))
+                newest, skipped = None, 0  # woken by a frame, close() or the timeout: try
+                while (taken := self._take()) is not None:
+                    if newest is not None:
+                        skipped += 1  # an older frame waiting in a deeper history
+                    newest = taken
+            if newest is None:
+                continue
+            msg, info = newest
+            return Taken(msg, info.get("received_timestamp") or None, skipped + self._gap(info))
+        return None
+
+    def _take(self) -> tuple[bytes | memoryview, dict[str, Any]] | None:
+        if self.fast_take is not None:
+            return self.fast_take.take()
+        sub = self.subscription
+        return sub.handle.take_message(sub.msg_type, True)
+
+    def _gap(self, info: dict[str, Any]) -> int:
+        """Frames this message's publisher sent since the last one taken from it, not taken."""
+        seq = info.get("publication_sequence_number")
+        if not isinstance(seq, int) or seq <= 0:
+            return 0  # this rmw does not number its messages
+        gid = info.get("publisher_gid")
+        key = bytes(gid["data"]) if isinstance(gid, dict) and "data" in gid else None
+        last = self._last_seq.pop(key, None)
+        self._last_seq[key] = seq
+        while len(self._last_seq) > _PUBLISHERS_REMEMBERED:
+            self._last_seq.popitem(last=False)
+        return seq - last - 1 if last is not None and seq > last else 0
+
+    def close(self) -> None:
+        """Make :meth:`take_newest` return ``None`` (from any thread)."""
+        self._closed.set()
+        self._wake.trigger()
+
+    def release(self) -> None:
+        """Free the kept buffer, once the worker has stopped using what it took."""
+        if self.fast_take is not None:
+            self.fast_take.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
