@@ -1,23 +1,27 @@
 """What receiving one camera frame over Fast DDS costs a ``raw=True`` subscriber, nothing else.
 
     .venv/bin/python bench/bench_dds_receive.py [--frames 240] [--size 1280x720]
-        [--profile ros2_ws/fastdds_localhost.xml] [--mallopt] [--executor single_threaded|events]
+        [--profile ros2_ws/fastdds_localhost.xml] [--mallopt] [--via worker|executor]
+        [--take kept-buffer|bytes]
 
 A child process publishes ``sensor_msgs/Image`` (``rgb8``, best effort, 30 Hz) and this process
-subscribes with ``raw=True`` as ``cam_node`` does, with an empty callback, and prints its own CPU
-time per received message (all threads: Fast DDS's receive thread, rcl take, the Python ``bytes``).
+receives it as ``cam_node`` does (``--via worker``: :class:`cam_node.camera_input.CameraInput`,
+one thread waiting on the subscription and taking each frame itself) or as a plain rclpy node
+does (``--via executor``: a ``raw=True`` subscription with an empty callback, spun by
+``rclpy.spin_once``), and prints its own CPU time per received message (all threads: Fast DDS's
+receive thread, the take, the executor if any).
 It isolates the DDS/rclpy share of the node's per-frame CPU that ``bench/bench_cam_node.py``
 reports, so Fast DDS profiles can be compared without the model's noise (README, Performance).
 ``--profile`` replaces the Fast DDS profile in both processes; ``--mallopt`` makes glibc serve
 allocations up to 32 MB from the heap in the subscriber (see the README for why that matters here
-and not in the node). ``--executor`` spins the subscriber as ``cam_node``'s ``executor`` parameter
-does (:func:`cam_node.executors.spin`); the default is ``rclpy.spin_once`` as before.
+and not in the node). ``--take`` chooses, for ``--via worker``, between the node's take into a
+kept buffer (``rcl_take_serialized_message`` through ctypes, :mod:`cam_node.serialized_take`)
+and rclpy's ``take_message``, a new ``bytes`` per frame.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -57,7 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", help="Fast DDS profile XML (default: the localhost one)")
     ap.add_argument("--mallopt", action="store_true", help="heap, not mmap, up to 32 MB")
     ap.add_argument(
-        "--executor", choices=("single_threaded", "events"), help="spin as cam_node does"
+        "--via",
+        choices=("worker", "executor"),
+        default="worker",
+        help="take frames as cam_node does (worker, default) or through rclpy's executor",
+    )
+    ap.add_argument(
+        "--take",
+        choices=("kept-buffer", "bytes"),
+        default="kept-buffer",
+        help="--via worker: into one kept buffer (cam_node) or a new bytes per frame",
     )
     ap.add_argument("--role", default="subscriber", help=argparse.SUPPRESS)
     ap.add_argument("--domain", type=int, help=argparse.SUPPRESS)
@@ -85,9 +98,31 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init()
     node = rclpy.create_node("bench_dds_subscriber")
     sizes: list[int] = []
-    node.create_subscription(
-        Image, "/bench_dds_image", lambda b: sizes.append(len(b)), qos_profile_sensor_data, raw=True
-    )
+    if args.via == "executor":
+        node.create_subscription(
+            Image,
+            "/bench_dds_image",
+            lambda b: sizes.append(len(b)),
+            qos_profile_sensor_data,
+            raw=True,
+        )
+    else:
+        from cam_node.camera_input import CameraInput
+
+        camera = CameraInput(
+            node,
+            Image,
+            "/bench_dds_image",
+            qos_profile_sensor_data,
+            reuse_buffer=args.take == "kept-buffer",
+        )
+
+        def take_frames() -> None:
+            while (taken := camera.take_newest()) is not None:
+                sizes.extend([len(taken.msg)] * (1 + taken.skipped))
+
+        taker = threading.Thread(target=take_frames, daemon=True)
+        taker.start()
     cmd = [sys.executable, __file__, "--role", "publisher", "--domain", env["ROS_DOMAIN_ID"]]
     cmd += ["--frames", str(args.frames), "--size", args.size]
     if args.profile:
@@ -106,18 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        if args.executor:
-            from cam_node.executors import spin
-            from rclpy.executors import ExternalShutdownException
-
-            stopper = threading.Thread(target=lambda: (watcher.join(), rclpy.try_shutdown()))
-            stopper.start()
-            with contextlib.suppress(ExternalShutdownException):  # the stopper's shutdown
-                spin(node, args.executor)
-        else:
+        if args.via == "executor":
             while watcher.is_alive():
                 rclpy.spin_once(node, timeout_sec=0.1)
         watcher.join()
+        if args.via == "worker":
+            camera.close()
+            taker.join()
+            camera.release()
     finally:
         pub.kill()
         pub.wait()
@@ -129,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu = end.user + end.system - start.user - start.system
     print(
         f"{Path(env['FASTDDS_DEFAULT_PROFILES_FILE']).name}{' +mallopt' if args.mallopt else ''}"
-        f"{' executor ' + args.executor if args.executor else ''}: "
+        f" via {args.via}{' (' + args.take + ')' if args.via == 'worker' else ''}: "
         f"received {n1}/{args.frames + 30} of {sizes[-1]} B; subscriber CPU per message "
         f"{1000 * cpu / max(1, n1 - n0):.2f} ms over {n1 - n0}"
     )

@@ -122,3 +122,18 @@ def test_decode_frame_reduces_a_large_jpeg_and_reports_the_frame_size(scene_imag
     ok, png = cv2.imencode(".png", big)
     image, size = decode_frame(png.tobytes(), SPEC)  # other formats: full size
     assert size == (1280, 720) and image.shape == (720, 1280, 3)
+
+
+def test_opencv_threads_follow_the_setting_and_zero_leaves_the_default() -> None:
+    from gapcam.preprocess import set_opencv_threads
+
+    before = cv2.getNumThreads()
+    try:
+        set_opencv_threads(1)
+        assert cv2.getNumThreads() == 1
+        set_opencv_threads(0)  # 0: leave OpenCV as it is
+        assert cv2.getNumThreads() == 1
+        set_opencv_threads(2)
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)

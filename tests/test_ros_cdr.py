@@ -93,3 +93,22 @@ def test_short_or_foreign_buffers_are_refused_in_one_line() -> None:
     # a length field pointing past the end (e.g. a CompressedImage read as an Image)
     with pytest.raises(ImageDecodeError, match="malformed"):
         parse_image(bytes(_Writer().i32(0).u32(0).u32(10**9).buf))
+
+
+def test_serialized_images_parse_back_exactly() -> None:
+    from gapcam.ros_cdr import CdrHeader, serialize_compressed_image, serialize_image
+
+    rng = np.random.default_rng(3)
+    for frame_id in ("", "c", "cam", "rear_left_camera"):  # every string-length alignment
+        header = CdrHeader(-7, 123, frame_id)
+        bgr = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+        for image, encoding in [(bgr, "bgr8"), (bgr[..., 0], "mono8"), (bgr[:, ::2], "bgr8")]:
+            msg = parse_image(serialize_image(header, encoding, image))
+            assert msg.header == header and msg.encoding == encoding
+            assert (msg.height, msg.width, msg.step) == (*image.shape[:2], image[0].nbytes)
+            np.testing.assert_array_equal(msg.data, np.ascontiguousarray(image).ravel())
+        jpeg = parse_compressed_image(serialize_compressed_image(header, "jpeg", b"\xff\xd8xy"))
+        assert jpeg.header == header and jpeg.format == "jpeg"
+        assert jpeg.data.tobytes() == b"\xff\xd8xy"
+    with pytest.raises(ValueError, match="uint8"):
+        serialize_image(CdrHeader(0, 0, ""), "32FC1", np.zeros((2, 2), np.float32))

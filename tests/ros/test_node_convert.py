@@ -11,12 +11,13 @@ import cv2
 import numpy as np
 import pytest
 from cam_node import convert
-from rclpy.serialization import serialize_message
+from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
 from gapcam.errors import ImageDecodeError
 from gapcam.model_card import InputSpec
 from gapcam.preprocess import decode_frame
+from gapcam.ros_cdr import CdrHeader
 from gapcam.ros_image import BYTES_PER_PIXEL, encode_bgr, image_to_bgr
 
 RNG = np.random.default_rng(7)
@@ -97,3 +98,48 @@ def test_compressed_frame_is_the_cores_reduced_decode(size, frame_id) -> None:
     dh, dw = frame.image.shape[:2]
     assert dw >= min(w, spec.width) and dh >= min(h, spec.height)
     assert (dw, dh) == (w, h) if h < 2 * spec.height else dh < h
+
+
+# ---- the image outputs, serialized by the node itself -------------------------------------------
+
+_HEADERS = [CdrHeader(0, 0, ""), CdrHeader(1_700_000_000, 5, "c"), CdrHeader(-3, 999, "rear_x")]
+
+
+@pytest.mark.parametrize("header", _HEADERS)
+@pytest.mark.parametrize("size", [(1, 1), (7, 5), (640, 360)])
+def test_image_outputs_are_what_rclpy_would_serialize(header: CdrHeader, size) -> None:
+    """What rclpy writes for the same message (the same layout and length; rclpy leaves its
+    alignment padding uninitialized, so the comparison is through rclpy's own deserializer)."""
+    w, h = size
+    bgr = RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    grey = RNG.integers(0, 256, (h, w), dtype=np.uint8)
+    ros_header = convert.header_msg(header)
+    for data, encoding, ours in [
+        (bgr, "bgr8", convert.bgr_image_cdr(header, bgr)),
+        (grey, "mono8", convert.mono8_image_cdr(header, grey)),
+        (bgr[:, ::-1], "bgr8", convert.bgr_image_cdr(header, bgr[:, ::-1])),  # a strided view
+    ]:
+        msg = Image(
+            header=ros_header,
+            height=h,
+            width=w,
+            encoding=encoding,
+            step=data[0].nbytes,
+            data=np.ascontiguousarray(data).tobytes(),
+        )
+        assert deserialize_message(ours, Image) == msg
+        assert len(ours) == len(serialize_message(msg))
+    ok, jpg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    assert ok
+    msg = CompressedImage(header=ros_header, format="jpeg", data=jpg.tobytes())
+    ours = convert.jpeg_cdr(header, bgr, 80)
+    assert deserialize_message(ours, CompressedImage) == msg
+    assert len(ours) == len(serialize_message(msg))
+
+
+def test_image_outputs_refuse_the_wrong_shape() -> None:
+    header = CdrHeader(1, 2, "c")
+    with pytest.raises(ValueError, match="BGR"):
+        convert.bgr_image_cdr(header, np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match="single-channel"):
+        convert.mono8_image_cdr(header, np.zeros((4, 4, 3), np.uint8))

@@ -69,6 +69,33 @@ class Taken:
     skipped: int  #: frames of the same publisher that were replaced before the node took them
 
 
+class PublisherSequences:
+    """Frames a publisher sent that were never taken, from the sequence numbers of those taken.
+
+    rmw message info carries the publisher's GID and its per-publisher sequence number
+    (``publication_sequence_number``, counting from 1). A jump of more than one between two
+    messages taken from the same publisher means the ones in between were replaced in the
+    keep-last history (or lost by a best-effort transport) before the node took them. ROS-free.
+    """
+
+    def __init__(self, remembered: int = _PUBLISHERS_REMEMBERED) -> None:
+        self._last: OrderedDict[bytes | None, int] = OrderedDict()
+        self._remembered = remembered
+
+    def skipped(self, info: dict[str, Any]) -> int:
+        """How many of this message's publisher's messages came since the last one taken."""
+        seq = info.get("publication_sequence_number")
+        if not isinstance(seq, int) or seq <= 0:
+            return 0  # this rmw does not number its messages
+        gid = info.get("publisher_gid")
+        key = bytes(gid["data"]) if isinstance(gid, dict) and "data" in gid else None
+        last = self._last.pop(key, None)
+        self._last[key] = seq
+        while len(self._last) > self._remembered:
+            self._last.popitem(last=False)  # the longest silent publisher
+        return seq - last - 1 if last is not None and seq > last else 0
+
+
 class CameraInput:
     """A ``raw=True`` subscription plus the wait set the worker blocks on."""
 
@@ -92,7 +119,7 @@ class CameraInput:
         self._wake = GuardCondition(None, None, context=node.context)
         self._wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, 0, node.context.handle)
         self._closed = threading.Event()
-        self._last_seq: OrderedDict[bytes | None, int] = OrderedDict()
+        self._sequences = PublisherSequences()
 
     def take_newest(self) -> Taken | None:
         """Wait for a frame and take the newest one; ``None`` once :meth:`close` was called.
@@ -110,11 +137,12 @@ class CameraInput:
                 while (taken := self._take()) is not None:
                     if newest is not None:
                         skipped += 1  # an older frame waiting in a deeper history
+                    skipped += self._sequences.skipped(taken[1])
                     newest = taken
             if newest is None:
                 continue
             msg, info = newest
-            return Taken(msg, info.get("received_timestamp") or None, skipped + self._gap(info))
+            return Taken(msg, info.get("received_timestamp") or None, skipped)
         return None
 
     def _take(self) -> tuple[bytes | memoryview, dict[str, Any]] | None:
@@ -122,19 +150,6 @@ class CameraInput:
             return self.fast_take.take()
         sub = self.subscription
         return sub.handle.take_message(sub.msg_type, True)
-
-    def _gap(self, info: dict[str, Any]) -> int:
-        """Frames this message's publisher sent since the last one taken from it, not taken."""
-        seq = info.get("publication_sequence_number")
-        if not isinstance(seq, int) or seq <= 0:
-            return 0  # this rmw does not number its messages
-        gid = info.get("publisher_gid")
-        key = bytes(gid["data"]) if isinstance(gid, dict) and "data" in gid else None
-        last = self._last_seq.pop(key, None)
-        self._last_seq[key] = seq
-        while len(self._last_seq) > _PUBLISHERS_REMEMBERED:
-            self._last_seq.popitem(last=False)
-        return seq - last - 1 if last is not None and seq > last else 0
 
     def close(self) -> None:
         """Make :meth:`take_newest` return ``None`` (from any thread)."""
