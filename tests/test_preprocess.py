@@ -137,3 +137,24 @@ def test_opencv_threads_follow_the_setting_and_zero_leaves_the_default() -> None
         assert cv2.getNumThreads() == 2
     finally:
         cv2.setNumThreads(before)
+
+
+def test_pixels_contiguous_copies_views_exactly() -> None:
+    from gapcam.preprocess import pixels_contiguous
+
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (72, 128, 3), dtype=np.uint8)
+    read_only = np.frombuffer(frame.tobytes(), np.uint8).reshape(frame.shape)
+    padded = np.zeros((72, 130, 3), np.uint8)
+    padded[:, :128] = frame
+    for view in [
+        frame[1::3, 1::3],  # the decimate view
+        read_only[2::5, 2::5],  # message memory
+        padded[:, :128],  # row padding
+        frame[:, ::-1],  # a negative stride
+        frame[..., ::-1],  # channels reversed: not whole pixels
+    ]:
+        out = pixels_contiguous(view)
+        assert out.flags.c_contiguous and out.dtype == np.uint8
+        np.testing.assert_array_equal(out, view)
+    assert pixels_contiguous(frame) is frame  # nothing to do, nothing copied
