@@ -32,6 +32,7 @@ from std_msgs.msg import Header
 
 from cam_node import convert, diagnostics
 from cam_node.camera_input import CameraInput, Taken
+from cam_node.cpu_affinity import parse_cpu_list, pin_process, require_available
 from cam_node.params import BY_NAME, PARAMS, descriptor
 from cam_node.paths import resolve_model
 from cam_node.qos import image_input_qos, output_qos
@@ -74,6 +75,8 @@ class CamNode(Node):
             if problem:
                 raise GapcamError(problem)
         self._p = p
+        self._cpus = parse_cpu_list(str(p["cpu_affinity"]))  # its syntax was checked above
+        require_available(self._cpus)
         self._settings = NodeSettings.from_params(p)
 
         model = resolve_model(p["model_path"])
@@ -135,6 +138,9 @@ class CamNode(Node):
         )
         self._worker = threading.Thread(target=self._work, name="cam_node_worker", daemon=True)
         self._worker.start()
+        if self._cpus:  # last: every thread of the process exists now, later ones inherit it
+            pin_process(self._cpus)
+            self.get_logger().info(f"pinned to CPU {', '.join(map(str, sorted(self._cpus)))}")
 
     # ---- executor side: parameters and diagnostics ------------------------------------------
 
