@@ -74,6 +74,24 @@ def test_every_parameter_is_described_with_its_range(cam: Camera, ros) -> None:
             assert d.type == ParameterType.PARAMETER_STRING, spec.name
 
 
+def test_the_readme_table_lists_exactly_the_parameters() -> None:
+    """The README's parameter table is what operators read: no parameter missing, none stale."""
+    readme = (DEFAULT_YAML.parents[4] / "README.md").read_text()
+    table = readme[readme.index("| parameter | default |") :]
+    table = table[: table.index("\n\n")]
+    rows = {line.split("`")[1] for line in table.splitlines()[2:]}
+    assert rows == {p.name for p in PARAMS}
+
+
+def test_a_parameter_file_of_an_older_release_still_starts(start_node, make_camera) -> None:
+    """``executor`` (removed) in the overrides is ignored, not fatal: rclpy drops undeclared ones."""
+    node = start_node("/old_params", "/old_params/image_raw", executor="events")
+    camera = make_camera(node, "/old_params/image_raw")
+    camera.wait_ready()
+    camera.send_and_wait(scene(5))
+    assert camera.verify() == 1
+
+
 def test_invalid_run_time_changes_are_refused(cam: Camera, ros) -> None:
     for name, value in [
         ("overlay.alpha", 1.5),  # out of range

@@ -1,11 +1,10 @@
 """Pinning a node's process to CPUs (parameter ``cpu_affinity``, ``taskset -c`` syntax). ROS-free.
 
-Why: two camera nodes on a small CPU, left free to migrate, keep landing on each other's core and
-on the camera driver's: each frame's inference then starts with cold caches. Pinned one core
-each (``config/rear_cameras.yaml``), the same two nodes spent 14.3 / 13.9 ms of CPU per frame
-instead of 15.0-16.6 and their p99 latency fell from 28-31 ms to 20-22 ms (README
-"Performance"). It is what a vehicle computer's CPU plan (isolated cores per sensor pipeline)
-does anyway; empty (the default of ``cam_node.yaml``) leaves scheduling to the OS.
+Why: a vehicle computer's CPU plan gives each sensor pipeline cores of its own (isolated from the
+OS and the drivers), and a node must be able to stay on them with all its threads, including the
+ones DDS and the runtimes start. ``taskset`` around ``ros2 launch`` would pin the launcher and
+every node alike; this pins one node. Empty (the default) leaves scheduling to the OS; what
+pinning did on the 2-core development machine is in the README ("Performance").
 """
 
 from __future__ import annotations

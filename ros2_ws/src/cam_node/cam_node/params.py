@@ -81,8 +81,8 @@ PARAMS: tuple[ParamSpec, ...] = (
         "cpu_affinity",
         "",
         "CPUs the node's process (all its threads) may run on, in taskset -c syntax: 0 | 0,2 | "
-        "1-3. Empty: no pinning, the OS schedules. rear_cameras.yaml pins each camera's node to "
-        "its own core: less CPU per frame and a lower p99 latency (README Performance).",
+        "1-3. Empty: no pinning, the OS schedules. For a vehicle computer's CPU plan (cores "
+        "isolated per sensor pipeline); README Performance has what it measured here.",
         read_only=True,
         syntax=cpu_list_problem,
     ),
