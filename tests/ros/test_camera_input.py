@@ -51,6 +51,18 @@ class _Setup:
         assert taken is not None
         return taken
 
+    def burst_then_take(self, stamps: range) -> tuple[list[int], int]:
+        """Publish ``stamps`` while the worker is "busy", then take until the last one: the
+        stamps taken, in order, and the sum of what the takes reported as skipped."""
+        for stamp in stamps:
+            self.pub.publish(_frame(stamp))
+        seen, skipped = [], 0
+        while not seen or seen[-1] != stamps[-1]:
+            taken = self.take()
+            seen.append(_stamp(taken))
+            skipped += taken.skipped
+        return seen, skipped
+
     def close(self) -> None:
         self.input.close()
         self.input.release()
@@ -102,13 +114,7 @@ def test_the_executor_never_runs_the_camera_subscription(ros, setup: _Setup) -> 
 def test_every_frame_is_taken_or_counted_as_skipped(setup: _Setup) -> None:
     setup.pub.publish(_frame(1))
     assert _stamp(setup.take()) == 1
-    for stamp in range(2, 9):  # seven frames while the worker is "busy"
-        setup.pub.publish(_frame(stamp))
-    seen, skipped = [], 0
-    while not seen or seen[-1] != 8:
-        taken = setup.take()
-        seen.append(_stamp(taken))
-        skipped += taken.skipped
+    seen, skipped = setup.burst_then_take(range(2, 9))  # seven frames
     assert seen == sorted(seen), "an older frame was taken after a newer one"
     assert len(seen) + skipped == 7, (seen, skipped)
 
@@ -118,13 +124,7 @@ def test_a_deeper_history_is_drained_to_its_newest_frame(ros) -> None:
     try:
         s.pub.publish(_frame(1))
         assert _stamp(s.take()) == 1
-        for stamp in range(2, 5):
-            s.pub.publish(_frame(stamp))
-        seen, skipped = [], 0
-        while not seen or seen[-1] != 4:
-            taken = s.take()
-            seen.append(_stamp(taken))
-            skipped += taken.skipped
+        seen, skipped = s.burst_then_take(range(2, 5))
         assert len(seen) + skipped == 3, (seen, skipped)  # no frame counted twice
     finally:
         s.close()
