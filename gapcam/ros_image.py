@@ -12,9 +12,8 @@ the byte order of 16-bit data, and refuses anything it cannot convert exactly wi
 ``step * height`` (a truncated frame), or a ``step`` too small for the width. A frame that is
 silently misread would feed the network garbage that looks like a valid decision.
 
-Encoding (:func:`encode_bgr`, :func:`bgr_to_image_fields`, :func:`mono8_to_image_fields`) is the
-inverse, for publishing overlays and heat maps and for tests and simulators that produce camera
-frames in a given encoding.
+Encoding (:func:`encode_bgr`) is the inverse, for tests and simulators that produce camera frames
+in a given encoding (the node serializes its own image outputs, :mod:`gapcam.ros_cdr`).
 
 Bayer names follow ROS (the 2x2 pattern read from the top-left pixel), which OpenCV spells with
 the pattern of the *second* row/column; the mapping is the one ``cv_bridge`` uses.
@@ -207,26 +206,6 @@ def encode_bgr(
         "is_bigendian": int(bool(is_bigendian)) if encoding == "mono16" else 0,
         "step": step,
         "data": rows.tobytes(),
-    }
-
-
-def bgr_to_image_fields(image: np.ndarray) -> dict[str, Any]:
-    """A BGR ``uint8`` image (e.g. an overlay) as ``bgr8`` ``sensor_msgs/Image`` field values."""
-    return encode_bgr(image, "bgr8")
-
-
-def mono8_to_image_fields(image: np.ndarray) -> dict[str, Any]:
-    """A single-channel ``uint8`` image (e.g. the CAM heat map) as ``mono8`` field values."""
-    if image.dtype != np.uint8 or image.ndim != 2:
-        raise ValueError(f"expected a uint8 (H, W) image, got {image.shape} {image.dtype}")
-    h, w = image.shape
-    return {
-        "height": h,
-        "width": w,
-        "encoding": "mono8",
-        "is_bigendian": 0,
-        "step": w,
-        "data": np.ascontiguousarray(image).tobytes(),
     }
 
 

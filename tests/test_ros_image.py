@@ -17,10 +17,8 @@ from gapcam.errors import ImageDecodeError
 from gapcam.ros_image import (
     BYTES_PER_PIXEL,
     SUPPORTED_ENCODINGS,
-    bgr_to_image_fields,
     encode_bgr,
     image_to_bgr,
-    mono8_to_image_fields,
 )
 
 ISSUE_ENCODINGS = {
@@ -158,7 +156,7 @@ def test_mono16_big_endian_round_trip() -> None:
 
 def test_accepts_every_buffer_type_ros_and_rosbags_give() -> None:
     img = _gradient()
-    f = bgr_to_image_fields(img)
+    f = encode_bgr(img, "bgr8")
     for data in (
         f["data"],
         bytearray(f["data"]),
@@ -170,18 +168,6 @@ def test_accepts_every_buffer_type_ros_and_rosbags_give() -> None:
         np.testing.assert_array_equal(out, img)
         out[0, 0] = 0  # writable, and a copy: the caller's buffer is not touched
     assert f["data"][:3] == img[0, 0].tobytes()
-
-
-def test_output_field_helpers() -> None:
-    img = _gradient()
-    f = bgr_to_image_fields(img)
-    assert f["encoding"] == "bgr8" and f["step"] == img.shape[1] * 3 and f["is_bigendian"] == 0
-    assert f["data"] == img.tobytes()
-    grey = img[..., 1].copy()
-    g = mono8_to_image_fields(grey)
-    assert (g["encoding"], g["step"], g["data"]) == ("mono8", grey.shape[1], grey.tobytes())
-    with pytest.raises(ValueError):
-        mono8_to_image_fields(img)
 
 
 @pytest.mark.parametrize(

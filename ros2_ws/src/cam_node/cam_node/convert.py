@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from gapcam_msgs.msg import LaneChangeDecision
-from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
+from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import Header
 
 from gapcam.errors import ImageDecodeError
-from gapcam.imageio import DEFAULT_MAX_PIXELS, decode_image_bytes
+from gapcam.imageio import DEFAULT_MAX_PIXELS
 from gapcam.model_card import InputSpec
 from gapcam.preprocess import decode_frame
 from gapcam.ros_cdr import (
@@ -88,27 +88,6 @@ def header_msg(header: CdrHeader) -> Header:
     msg = Header(frame_id=header.frame_id)
     msg.stamp.sec, msg.stamp.nanosec = header.sec, header.nanosec
     return msg
-
-
-def image_msg_to_bgr(
-    msg: Image | CompressedImage, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> np.ndarray:
-    """Pixels of a raw or compressed image message as BGR ``uint8``; :class:`ImageDecodeError`
-    for anything that cannot be read exactly (unknown encoding, truncated data, corrupt JPEG,
-    more than ``max_pixels``)."""
-    if isinstance(msg, CompressedImage):
-        return decode_image_bytes(
-            memoryview(msg.data), what=f"compressed image ({msg.format!r})", max_pixels=max_pixels
-        )
-    return image_to_bgr(
-        msg.encoding,
-        msg.width,
-        msg.height,
-        msg.step,
-        msg.data,
-        msg.is_bigendian,
-        max_pixels=max_pixels,
-    )
 
 
 def decision_msg(header: Header, out: FrameOutput, latency_ms: float) -> LaneChangeDecision:

@@ -6,9 +6,10 @@ and the parameter services only. Inference therefore never blocks the executor, 
 never passes through the executor's Python, and a frame that waited while a newer one arrived is
 dropped (``superseded``, the subscription keeps the newest only) instead of queued.
 
-The camera subscription is ``raw=True``: rclpy hands over the serialized message (``bytes``)
-without building a Python message, and :mod:`cam_node.convert` reads the pixels in place
-(README "Performance").
+The camera subscription is ``raw=True``: the worker takes the serialized message into a buffer
+kept across frames (:mod:`cam_node.serialized_take`) without building a Python message, and
+:mod:`cam_node.convert` reads the pixels in place; the image outputs are published serialized
+too (README "Performance").
 """
 
 from __future__ import annotations
