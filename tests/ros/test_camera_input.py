@@ -161,3 +161,29 @@ def test_publisher_sequences_count_gaps_per_publisher() -> None:
     seqs.skipped(_info(1, b"C" * 16))  # a third publisher: the oldest one is forgotten
     seqs.skipped(_info(1, b"D" * 16))
     assert seqs.skipped(_info(9)) == 0
+
+
+def test_a_shut_down_context_ends_a_waiting_worker_quietly() -> None:
+    """SIGINT shuts the context down (and destroys the subscription) before the node can call
+    close(): the worker's wait must end with None, not an exception in its thread."""
+    import rclpy
+    from rclpy.node import Node
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = Node("camera_input_shutdown", context=context)
+    camera = CameraInput(node, Image, "/camera_input_shutdown", image_input_qos("best_effort", 1))
+    got: list[object] = []
+
+    def work() -> None:
+        try:
+            got.append(camera.take_newest())
+        except Exception as exc:  # what must not happen
+            got.append(exc)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    rclpy.shutdown(context=context)
+    worker.join(timeout=10)
+    assert not worker.is_alive() and got == [None]
+    assert camera.take_newest() is None  # and again, without waiting

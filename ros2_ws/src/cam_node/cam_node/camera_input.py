@@ -2,8 +2,8 @@
 
 Why: rclpy's Python executor rebuilds a wait set and walks every entity of the node for each
 message, then hands the frame to the worker through a lock and a condition, so every camera frame
-cost a second thread waking up and the GIL changing hands twice. That was about 1 ms of CPU per
-frame on the development machine, more than anything else in the ROS shell except the copies
+cost a second thread waking up and the GIL changing hands twice: 2.4 ms of CPU per 1280x720
+frame on the executor's thread of the development machine, the largest item of the ROS shell
 (README "Performance"). Here the worker waits on a wait set that holds only this subscription
 and a wake-up guard, takes the serialized message itself and processes it; the executor keeps the
 timers and the parameter services and never sees the camera.
@@ -11,7 +11,9 @@ timers and the parameter services and never sees the camera.
 This is what ``rclpy.wait_for_message`` does inside (``_rclpy.WaitSet`` on one subscription plus a
 guard condition), kept open instead of rebuilt per message. The subscription sits in a callback
 group that never lets an executor run it, so an executor spinning the same node leaves its
-messages to the worker.
+messages to the worker. rclpy's Python executors honour callback groups; the C++
+``rclpy.experimental.EventsExecutor`` does not (it would run the callback and race the worker),
+which is why the node spins a ``SingleThreadedExecutor``.
 
 The newest-frame policy: the subscription's keep-last history (``qos.depth``, 1 by default) holds
 the newest frame while the worker is busy, and a waiting frame that a newer one replaces never
@@ -120,12 +122,23 @@ class CameraInput:
         self._wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, 0, node.context.handle)
         self._closed = threading.Event()
         self._sequences = PublisherSequences()
+        self._context = node.context
 
     def take_newest(self) -> Taken | None:
-        """Wait for a frame and take the newest one; ``None`` once :meth:`close` was called.
+        """Wait for a frame and take the newest one; ``None`` once :meth:`close` was called or
+        the ROS context was shut down (SIGINT/SIGTERM: rclpy destroys the subscription then,
+        before the node can call :meth:`close`).
 
         Only one thread (the worker) may call this.
         """
+        try:
+            return self._take_newest()
+        except Exception:
+            if self._closed.is_set() or not self._context.ok():
+                return None
+            raise
+
+    def _take_newest(self) -> Taken | None:
         sub = self.subscription
         while not self._closed.is_set():
             with sub.handle, self._wake.handle:
