@@ -8,6 +8,7 @@ drawing a full-resolution overlay costs more than the network.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -94,6 +95,18 @@ class Pipeline:
         self.cam_threshold = resolve_cam_threshold(self.card, cam_threshold)
         self._cam_variant = choose_cam_variant(cam_class, self.classes, backend.has_features)
         self._cam_class = cam_class
+        self._buffers = threading.local()  #: input blobs reused frame after frame, per thread
+
+    def _input_blob(self, n: int) -> np.ndarray | None:
+        """This thread's ``float32`` NCHW input blob for ``n`` images (``None`` for NHWC cards:
+        :func:`normalize` transposes those into a new array anyway)."""
+        spec = self.card.input
+        if spec.layout == "NHWC":
+            return None
+        blobs = self._buffers.__dict__.setdefault("by_n", {})
+        if n not in blobs:
+            blobs[n] = np.empty((n, 3, spec.height, spec.width), np.float32)
+        return blobs[n]
 
     @property
     def cam_class(self) -> str:
@@ -129,7 +142,8 @@ class Pipeline:
         """Several images (e.g. both rear cameras) in one inference call."""
         t0 = time.perf_counter()
         spec = self.card.input
-        batch = normalize(np.stack([resize_to_input(im, spec, order) for im in images]), spec)
+        resized = np.stack([resize_to_input(im, spec, order) for im in images])
+        batch = normalize(resized, spec, out=self._input_blob(len(images)))
         t1 = time.perf_counter()
         out = self.backend.infer(batch)
         t2 = time.perf_counter()

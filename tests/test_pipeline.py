@@ -87,3 +87,33 @@ def test_threshold_defaults_to_the_cards_then_to_zhou(shipped_model, scene_image
     assert pipe.cam_threshold == 0.5
     with pytest.raises(GapcamError, match="must lie in 0..1"):
         Pipeline(backend, cam_threshold=1.5)
+
+
+def test_the_reused_input_blob_changes_no_result(pipeline, shipped_model) -> None:
+    """Frame after frame, batch sizes 1 and 2, and from two threads at once: every result equals
+    what a fresh pipeline computes for the same image (the input blob is reused per thread)."""
+    import threading
+
+    from gapcam.synth import render_scene
+
+    images = [render_scene(900 + i, size=(640, 360))[0] for i in range(4)]
+    want = [Pipeline.from_model(shipped_model).analyze(im) for im in images]
+
+    def same(got, ref) -> bool:
+        return np.array_equal(got.probabilities, ref.probabilities) and got.box == ref.box
+
+    assert all(same(pipeline.analyze(im), ref) for im, ref in zip(images, want, strict=True))
+    pair = pipeline.analyze_batch(images[:2])
+    assert all(same(g, r) for g, r in zip(pair, want[:2], strict=True))
+    assert same(pipeline.analyze(images[3]), want[3])  # back to one image
+    ok: list[bool] = []
+
+    def run(order: list[int]) -> None:
+        ok.extend(same(pipeline.analyze(images[i]), want[i]) for i in order * 5)
+
+    threads = [threading.Thread(target=run, args=(o,)) for o in ([0, 1], [2, 3])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(ok) == 20 and all(ok)

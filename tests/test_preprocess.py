@@ -158,3 +158,14 @@ def test_pixels_contiguous_copies_views_exactly() -> None:
         assert out.flags.c_contiguous and out.dtype == np.uint8
         np.testing.assert_array_equal(out, view)
     assert pixels_contiguous(frame) is frame  # nothing to do, nothing copied
+
+
+def test_normalize_into_a_given_blob_equals_a_fresh_one() -> None:
+    spec = InputSpec(width=32, height=24, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    images = np.random.default_rng(9).integers(0, 256, (2, 24, 32, 3), dtype=np.uint8)
+    out = np.full((2, 3, 24, 32), np.nan, np.float32)
+    got = normalize(images, spec, out=out)
+    assert got is out or np.shares_memory(got, out)
+    np.testing.assert_array_equal(out, normalize(images, spec))
+    with pytest.raises(ValueError, match="contiguous float32"):
+        normalize(images, spec, out=np.empty((1, 3, 24, 32), np.float32))
