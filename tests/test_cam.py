@@ -70,3 +70,23 @@ def test_iou():
     assert box_iou([0, 0, 10, 10], [0, 0, 10, 10]) == 1.0
     assert box_iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(50 / 150)
     assert box_iou([0, 0, 10, 10], None) == 0.0
+
+
+def test_cam_box_is_the_same_with_16_and_32_bit_labels() -> None:
+    """cam_box labels components in 16 bits where they cannot overflow: same boxes as 32."""
+    import cv2
+
+    from gapcam.cam import _label_type, upsample
+
+    rng = np.random.default_rng(11)
+    for i in range(50):
+        m = rng.random((14, 14)).astype(np.float32) ** (1 + i % 4)
+        for size, threshold in [((224, 224), 0.7), ((128, 128), 0.3), ((640, 360), 0.5)]:
+            up = upsample(normalize_cam(m), size)
+            mask = (up >= threshold * float(up.max())).astype(np.uint8)
+            count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+            best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+            x, y, w, h = (int(v) for v in stats[best, :4])
+            assert cam_box(m, size, threshold) == [x, y, x + w, y + h]
+    assert _label_type((224, 224)) == cv2.CV_16U
+    assert _label_type((1280, 720)) == cv2.CV_32S  # 640 x 360 components could overflow 16 bits
