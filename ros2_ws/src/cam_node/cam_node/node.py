@@ -60,6 +60,9 @@ from gapcam.stream import StreamProcessor, overlay_size
 #: Smoother key: one node serves one camera.
 _CAMERA = "camera"
 
+#: Pause after the middleware failed to hand over a frame, before waiting for the next one.
+_TAKE_RETRY_S = 0.1
+
 __all__ = ["DIAGNOSTICS_TOPIC", "OUTPUTS", "CamNode", "main"]
 
 
@@ -199,7 +202,17 @@ class CamNode(Node):
 
     def _work(self) -> None:
         while True:
-            item = self._input.take_newest()
+            try:
+                item = self._input.take_newest()
+            except Exception as exc:  # the middleware failed to hand over a frame: keep going
+                self._stats.frame_in()
+                self._stats.drop("decode_error", f"taking the frame failed: {exc}")
+                self.get_logger().error(
+                    f"taking a camera frame failed: {type(exc).__name__}: {exc}",
+                    throttle_duration_sec=self._settings.error_throttle_s,
+                )
+                time.sleep(_TAKE_RETRY_S)  # a failure that repeats must not spin a core
+                continue
             if item is None:
                 return
             received_at = _received_at(item)
