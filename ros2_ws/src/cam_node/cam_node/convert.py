@@ -43,14 +43,16 @@ class Frame:
     """One camera frame as the worker needs it."""
 
     header: CdrHeader  #: stamp and frame id of the message
-    image: np.ndarray  #: the pixels (a read-only view of the message for bgr8/rgb8)
+    #: the pixels (for bgr8/rgb8 a read-only view of the message: with the worker's kept-buffer
+    #: take it is valid until the next frame is taken)
+    image: np.ndarray
     order: str  #: "BGR" or "RGB"
     frame_size: tuple[int, int]  #: (width, height) of the camera frame (image may be smaller)
     data: np.ndarray | None = None  #: the compressed bytes (to decode again for an overlay)
     what: str = ""
 
 
-def frame_from_raw(buf: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Frame:
+def frame_from_raw(buf: bytes | memoryview, max_pixels: int = DEFAULT_MAX_PIXELS) -> Frame:
     """A serialized ``sensor_msgs/Image``: ``bgr8``/``rgb8`` pixels stay in ``buf`` (a view);
     other encodings are converted to BGR. :class:`ImageDecodeError` for a bad frame."""
     msg = parse_image(buf)
@@ -68,7 +70,7 @@ def frame_from_raw(buf: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Frame:
 
 
 def frame_from_compressed(
-    buf: bytes, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS
+    buf: bytes | memoryview, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Frame:
     """A serialized ``sensor_msgs/CompressedImage``, decoded just large enough for ``spec``."""
     msg = parse_compressed_image(buf)
@@ -77,7 +79,7 @@ def frame_from_compressed(
     return Frame(msg.header, image, "BGR", size, msg.data, what)
 
 
-def input_header(buf: bytes) -> CdrHeader:
+def input_header(buf: bytes | memoryview) -> CdrHeader:
     """Stamp and frame id of a serialized camera message, without touching its pixels (so a
     stale frame is dropped before it is decoded)."""
     return parse_header(buf, "camera message")
