@@ -54,6 +54,7 @@ def _play(harness, bag: Path, decisions, node: NodeProcess) -> list[int]:
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import Image
 
+    created = time.time()
     pub = harness.node.create_publisher(
         Image, TOPIC, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
     )
@@ -63,7 +64,10 @@ def _play(harness, bag: Path, decisions, node: NodeProcess) -> list[int]:
         return pub.get_subscription_count() > 0 and decisions.sub.get_publisher_count() > 0
 
     wait_for(ready, 60.0, "cam_node to match the player")
-    time.sleep(0.3)
+    # and the node's side of the match (see ros_harness.Camera.wait_ready)
+    harness.diagnostics.wait_until(
+        node.name, lambda v: v["input_publishers"] == "1", 60.0, "1 publisher", after=created
+    )
     reader = bag_io.open_reader(bag)
     try:
         conns = [c for c in reader.connections if c.topic == TOPIC]

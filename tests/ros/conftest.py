@@ -53,7 +53,7 @@ def ros() -> Iterator[RosHarness]:
 
 @pytest.fixture(scope="session")
 def diagnostics(ros: RosHarness) -> Diagnostics:
-    return Diagnostics(ros)
+    return ros.diagnostics
 
 
 @pytest.fixture(scope="session")

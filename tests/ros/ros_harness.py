@@ -91,6 +91,7 @@ class RosHarness:
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
+        self.diagnostics = Diagnostics(self)  #: every ``/diagnostics`` status since start
 
     def _spin(self) -> None:
         with contextlib.suppress(Exception):  # shutdown races end the spin; nothing to report
@@ -237,6 +238,7 @@ class Camera:
 
     def __post_init__(self) -> None:
         ns = self.node.name
+        self._created = time.time()  # the node's "publisher matched" status comes after this
         self.decisions = self.ros.collect(LaneChangeDecision, f"{ns}/decision")
         qos = RELIABLE if self.reliable_input else qos_profile_sensor_data
         if self.compressed:
@@ -254,7 +256,14 @@ class Camera:
     # ---- start-up ---------------------------------------------------------------------------
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Node up, our image publisher and decision subscription matched with it."""
+        """Node up, our image publisher and decision subscription matched with it, and the
+        node's input matched with our publisher.
+
+        Discovery is two-sided: our publisher can see the node's subscription before the node's
+        subscription knows our publisher, and a best-effort frame sent in between is lost. The
+        node reports its side (``input_publishers`` on ``/diagnostics``, published at once when
+        a publisher is matched), so nothing here depends on how long discovery takes.
+        """
 
         def ready() -> bool:
             self.node.check_alive()
@@ -264,7 +273,15 @@ class Camera:
             )
 
         wait_for(ready, timeout, f"{self.node.name} to match {self.topic}")
-        time.sleep(0.3)  # let the node's side of the match settle too (first frames must arrive)
+        topic = self.pub.topic_name
+        ours = self.ros.node.count_publishers(topic)  # this one and any still on the topic
+        self.ros.diagnostics.wait_until(
+            self.node.name,
+            lambda v: int(v["input_publishers"]) >= ours,
+            timeout,
+            f"input_publishers >= {ours} (the node matched with our publisher on {topic})",
+            after=self._created,
+        )
 
     # ---- sending ------------------------------------------------------------------------------
 

@@ -22,9 +22,10 @@ _BAD_DROPS = ("drops_stale", "drops_decode_error", "drops_inference_error")
 
 
 def level_and_message(
-    snap: dict, previous: dict | None, idle_for_s: float | None
+    snap: dict, previous: dict | None, idle_for_s: float | None, publishers: int
 ) -> tuple[int, str]:
-    """OK / WARN / ERROR and a one-line summary, from this and the previous snapshot."""
+    """OK / WARN / ERROR and a one-line summary, from this and the previous snapshot and the
+    number of camera publishers matched with the input."""
     prev = previous or {}
     new_bad = {k: int(snap[k]) - int(prev.get(k, 0)) for k in _BAD_DROPS}
     new_out = int(snap["decisions_out"]) - int(prev.get("decisions_out", 0))
@@ -32,8 +33,14 @@ def level_and_message(
         what = ", ".join(f"{n} {k.removeprefix('drops_')}" for k, n in new_bad.items() if n)
         level = DIAG_ERROR if new_out == 0 else DIAG_WARN
         return level, f"dropped frames: {what}; last error: {snap['last_error']}"
+    if publishers == 0:
+        what = "yet" if idle_for_s is None else f"for {idle_for_s:.0f} s"
+        return DIAG_WARN, (
+            f"no camera frames received {what}: no publisher on the input topic "
+            "(check the `image` remapping, input_transport and qos.reliability)"
+        )
     if idle_for_s is None:
-        return DIAG_WARN, "no camera frames received yet (check the `image` remapping)"
+        return DIAG_WARN, f"no camera frames received yet from {publishers} publisher(s)"
     if idle_for_s > 3.0:
         return DIAG_WARN, f"no camera frames for {idle_for_s:.0f} s"
     return DIAG_OK, (

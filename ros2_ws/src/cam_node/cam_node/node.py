@@ -110,6 +110,7 @@ class CamNode(Node):
         self._last_frame_at: float | None = None
         self._prev_snapshot: dict | None = None
         self._hardware_id = ""
+        self._input_publishers = 0  #: camera publishers matched with the input (executor-owned)
 
         out_img = output_qos(1)
         decision, overlay, overlay_jpeg, cam = (f"~/{name}" for name in OUTPUTS)
@@ -124,10 +125,13 @@ class CamNode(Node):
         self._compressed = p["input_transport"] == "compressed"
         if self._compressed:
             self._input_topic = f"{base}{COMPRESSED_SUFFIX}"
-            self._input = CameraInput(self, CompressedImage, self._input_topic, qos)
+            msg_type = CompressedImage
         else:
             self._input_topic = base
-            self._input = CameraInput(self, Image, self._input_topic, qos)
+            msg_type = Image
+        self._input = CameraInput(
+            self, msg_type, self._input_topic, qos, on_publishers=self._on_input_publishers
+        )
         self.get_logger().info(
             f"input {self._input_topic} ({p['input_transport']}, {p['qos.reliability']}, "
             f"depth {p['qos.depth']}, taken by the worker); "
@@ -170,10 +174,22 @@ class CamNode(Node):
         self._proc.pipeline.set_cam_threshold(settings.cam_threshold)
         return SetParametersResult(successful=True)
 
+    def _on_input_publishers(self, count: int) -> None:
+        """A camera publisher was matched or went away: say so at once (log and
+        ``/diagnostics``), not at the next period; a camera's frames can only arrive after it."""
+        gained = count > self._input_publishers
+        self._input_publishers = count
+        self.get_logger().info(
+            f"{'matched' if gained else 'lost'} a publisher of {self._input_topic}: {count} now"
+        )
+        self._publish_diagnostics()
+
     def _publish_diagnostics(self) -> None:
         snap = self._stats.snapshot()
         idle = None if self._last_frame_at is None else time.monotonic() - self._last_frame_at
-        level, message = diagnostics.level_and_message(snap, self._prev_snapshot, idle)
+        level, message = diagnostics.level_and_message(
+            snap, self._prev_snapshot, idle, self._input_publishers
+        )
         self._prev_snapshot = snap
         backend = self._proc.pipeline.backend
         values = diagnostic_values(
@@ -183,6 +199,7 @@ class CamNode(Node):
             backend=backend.name,
             precision=backend.precision,
             model_id=backend.model_id,
+            input_publishers=self._input_publishers,
         )
         header = Header(stamp=self.get_clock().now().to_msg())
         self._pub_diag.publish(
