@@ -34,8 +34,19 @@ def _counter(v: dict, key: str) -> int:
 def _subscribe(ros, msg_type, topic):
     col = ros.collect(msg_type, topic)
     wait_for(lambda: col.sub.get_publisher_count() > 0, 10.0, f"{topic} to match")
-    time.sleep(0.3)
     return col
+
+
+def _wait_image_subscribers(diagnostics: Diagnostics, cam: Camera, n: int, since: float) -> None:
+    """Until the node itself counts ``n`` subscribers of its image outputs (it publishes a status
+    at once when one is matched or lost): our side of a match says nothing about the node's."""
+    diagnostics.wait_until(
+        cam.node.name,
+        lambda v: int(v["image_subscribers"]) == n,
+        20.0,
+        f"image_subscribers == {n}",
+        after=since,
+    )
 
 
 def _by_stamp(col, stamp: int):
@@ -52,9 +63,11 @@ def test_lazy_then_rendered_then_lazy_again(cam: Camera, ros, diagnostics: Diagn
     assert _counter(v, "overlays_rendered") == 0 and _counter(v, "cam_published") == 0
     assert _counter(v, "overlay_skipped_no_subscriber") >= 5
 
+    since = time.time()
     overlay = _subscribe(ros, Image, f"{OUT}/cam_overlay")
     jpeg = _subscribe(ros, CompressedImage, f"{OUT}/cam_overlay/compressed")
     heat = _subscribe(ros, Image, f"{OUT}/cam")
+    _wait_image_subscribers(diagnostics, cam, 3, since)
     stamps = []
     for seed in range(10, 14):
         stamps.append(cam.send(scene(seed, SIZE)))
@@ -97,10 +110,11 @@ def test_lazy_then_rendered_then_lazy_again(cam: Camera, ros, diagnostics: Diagn
     assert _counter(v, "overlays_rendered") >= len(stamps)
     assert _counter(v, "cam_published") >= len(stamps)
 
+    since = time.time()
     for col in (overlay, jpeg, heat):
         ros.destroy(col)
+    _wait_image_subscribers(diagnostics, cam, 0, since)
     rendered = _counter(diagnostics.latest(cam.node.name), "overlays_rendered")
-    time.sleep(1.0)  # the node learns that the subscribers left
     for seed in range(20, 24):
         cam.send_and_wait(scene(seed, SIZE))
     cam.verify()
@@ -111,14 +125,17 @@ def test_lazy_then_rendered_then_lazy_again(cam: Camera, ros, diagnostics: Diagn
 def test_overlay_rate_is_limited(cam: Camera, ros, diagnostics: Diagnostics) -> None:
     (res,) = ros.set_parameters(cam.node.name, {"overlay.max_rate_hz": 2.0})
     assert res.successful, res.reason
+    since = time.time()
     overlay = _subscribe(ros, Image, f"{OUT}/cam_overlay")
+    _wait_image_subscribers(diagnostics, cam, 1, since)
     before = _counter(diagnostics.latest(cam.node.name), "overlay_skipped_rate")
     start = time.monotonic()
     for i in range(20):  # 20 Hz for 1 s
-        cam.send(scene(30 + i % 4, SIZE))
+        last = cam.send(scene(30 + i % 4, SIZE))
         time.sleep(0.05)
-    time.sleep(0.3)
-    elapsed = time.monotonic() - start
+    cam.wait_decision(last)
+    wait_for(lambda: len(overlay) >= 1, 10.0, "the first overlay")
+    elapsed = time.monotonic() - start  # the node rendered at most 2 Hz x this + 1
     n = len(overlay)
     assert 1 <= n <= 2.0 * elapsed + 1, f"{n} overlays in {elapsed:.1f} s at max 2 Hz"
     v = diagnostics.latest(cam.node.name)
