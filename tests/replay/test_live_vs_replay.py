@@ -66,7 +66,11 @@ def _play(harness, bag: Path, decisions, node: NodeProcess) -> list[int]:
     wait_for(ready, 60.0, "cam_node to match the player")
     # and the node's side of the match (see ros_harness.Camera.wait_ready)
     harness.diagnostics.wait_until(
-        node.name, lambda v: v["input_publishers"] == "1", 60.0, "1 publisher", after=created
+        node.name,
+        lambda v: v["input_publishers"] == "1" and v["decision_subscribers"] == "1",
+        60.0,
+        "the node's side of both matches",
+        after=created,
     )
     reader = bag_io.open_reader(bag)
     try:

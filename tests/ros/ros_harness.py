@@ -257,12 +257,14 @@ class Camera:
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Node up, our image publisher and decision subscription matched with it, and the
-        node's input matched with our publisher.
+        node's input and decision publisher matched with us.
 
         Discovery is two-sided: our publisher can see the node's subscription before the node's
-        subscription knows our publisher, and a best-effort frame sent in between is lost. The
-        node reports its side (``input_publishers`` on ``/diagnostics``, published at once when
-        a publisher is matched), so nothing here depends on how long discovery takes.
+        subscription knows our publisher (a best-effort frame sent in between is lost), and our
+        decision subscription can see the node's publisher before that publisher knows us (a
+        decision published in between never reaches us: volatile). The node reports its side
+        (``input_publishers``, ``decision_subscribers`` on ``/diagnostics``, published at once
+        on every match), so nothing here depends on how long discovery takes.
         """
 
         def ready() -> bool:
@@ -273,13 +275,18 @@ class Camera:
             )
 
         wait_for(ready, timeout, f"{self.node.name} to match {self.topic}")
-        topic = self.pub.topic_name
-        ours = self.ros.node.count_publishers(topic)  # this one and any still on the topic
+        graph = self.ros.node  # ours and any others still on the topics
+        cameras = graph.count_publishers(self.pub.topic_name)
+        listeners = graph.count_subscribers(self.decisions.topic)
         self.ros.diagnostics.wait_until(
             self.node.name,
-            lambda v: int(v["input_publishers"]) >= ours,
+            lambda v: (
+                int(v["input_publishers"]) >= cameras
+                and int(v["decision_subscribers"]) >= listeners
+            ),
             timeout,
-            f"input_publishers >= {ours} (the node matched with our publisher on {topic})",
+            f"input_publishers >= {cameras} and decision_subscribers >= {listeners} "
+            "(the node's side of both matches)",
             after=self._created,
         )
 

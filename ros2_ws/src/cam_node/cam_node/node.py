@@ -115,13 +115,14 @@ class CamNode(Node):
 
         out_img = output_qos(1)
         decision, overlay, overlay_jpeg, cam = (f"~/{name}" for name in OUTPUTS)
-        self._pub_decision = self.create_publisher(LaneChangeDecision, decision, output_qos(10))
-        #: subscribers of each debug image output, kept by "matched" events on the executor, so
-        #: the worker reads three ints per frame instead of asking the middleware three times
-        self._image_subscribers = {overlay: 0, overlay_jpeg: 0, cam: 0}
-        self._pub_overlay = self._image_publisher(Image, overlay, out_img)
-        self._pub_overlay_jpeg = self._image_publisher(CompressedImage, overlay_jpeg, out_img)
-        self._pub_cam = self._image_publisher(Image, cam, out_img)
+        #: subscribers of each output, kept by "matched" events on the executor: the worker
+        #: reads ints per frame instead of asking the middleware, and /diagnostics shows them
+        self._subscribers = dict.fromkeys((decision, overlay, overlay_jpeg, cam), 0)
+        self._decision_topic, self._image_topics = decision, (overlay, overlay_jpeg, cam)
+        self._pub_decision = self._counted_publisher(LaneChangeDecision, decision, output_qos(10))
+        self._pub_overlay = self._counted_publisher(Image, overlay, out_img)
+        self._pub_overlay_jpeg = self._counted_publisher(CompressedImage, overlay_jpeg, out_img)
+        self._pub_cam = self._counted_publisher(Image, cam, out_img)
         self._pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, output_qos(10))
 
         qos = image_input_qos(p["qos.reliability"], int(p["qos.depth"]))
@@ -178,10 +179,10 @@ class CamNode(Node):
         self._proc.pipeline.set_cam_threshold(settings.cam_threshold)
         return SetParametersResult(successful=True)
 
-    def _image_publisher(self, msg_type: type, topic: str, qos: Any) -> Any:
+    def _counted_publisher(self, msg_type: type, topic: str, qos: Any) -> Any:
         def matched(info: QoSPublisherMatchedInfo) -> None:
-            self._image_subscribers[topic] = int(info.current_count)
-            self._publish_diagnostics()  # a viewer opened or closed: say so at once
+            self._subscribers[topic] = int(info.current_count)
+            self._publish_diagnostics()  # a listener or viewer came or went: say so at once
 
         events = PublisherEventCallbacks(matched=matched)
         return self.create_publisher(msg_type, topic, qos, event_callbacks=events)
@@ -212,7 +213,8 @@ class CamNode(Node):
             precision=backend.precision,
             model_id=backend.model_id,
             input_publishers=self._input_publishers,
-            image_subscribers=sum(self._image_subscribers.values()),
+            decision_subscribers=self._subscribers[self._decision_topic],
+            image_subscribers=sum(self._subscribers[t] for t in self._image_topics),
         )
         header = Header(stamp=self.get_clock().now().to_msg())
         self._pub_diag.publish(
@@ -315,8 +317,7 @@ class CamNode(Node):
 
     def _publish_overlays(self, frame: convert.Frame, out) -> None:
         """Debug images only while someone looks, and at most ``overlay.max_rate_hz``."""
-        overlay, overlay_jpeg, cam = self._image_subscribers.values()
-        want_raw, want_jpeg, want_cam = overlay > 0, overlay_jpeg > 0, cam > 0
+        want_raw, want_jpeg, want_cam = (self._subscribers[t] > 0 for t in self._image_topics)
         want_overlay = want_raw or want_jpeg
         if not (want_overlay or want_cam):
             self._stats.count("overlay_skipped_no_subscriber")
