@@ -263,8 +263,8 @@ class Camera:
         subscription knows our publisher (a best-effort frame sent in between is lost), and our
         decision subscription can see the node's publisher before that publisher knows us (a
         decision published in between never reaches us: volatile). The node reports its side
-        (``input_publishers``, ``decision_subscribers`` on ``/diagnostics``, published at once
-        on every match), so nothing here depends on how long discovery takes.
+        (``input_publishers``, ``decision_subscribers`` on ``/diagnostics``, every period), so
+        nothing here depends on how long discovery takes.
         """
 
         def ready() -> bool:

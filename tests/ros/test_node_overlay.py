@@ -38,8 +38,8 @@ def _subscribe(ros, msg_type, topic):
 
 
 def _wait_image_subscribers(diagnostics: Diagnostics, cam: Camera, n: int, since: float) -> None:
-    """Until the node itself counts ``n`` subscribers of its image outputs (it publishes a status
-    at once when one is matched or lost): our side of a match says nothing about the node's."""
+    """Until the node itself counts ``n`` subscribers of its image outputs (``/diagnostics``):
+    our side of a match says nothing about the node's."""
     diagnostics.wait_until(
         cam.node.name,
         lambda v: int(v["image_subscribers"]) == n,

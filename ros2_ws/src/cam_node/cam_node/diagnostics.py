@@ -3,6 +3,9 @@ with key/value pairs is all ``rqt_runtime_monitor`` and the aggregator need)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Header
 
@@ -21,11 +24,40 @@ _TYPES = node_interface.DiagnosticTypes(
 _BAD_DROPS = ("drops_stale", "drops_decode_error", "drops_inference_error")
 
 
+@dataclass(frozen=True)
+class OfferedInput:
+    """A publisher of the input topic as the ROS graph lists it, checked against the node."""
+
+    node: str  #: its node's fully qualified name
+    topic_type: str  #: e.g. ``sensor_msgs/msg/Image``
+    qos_compatible: bool  #: rclpy ``qos_check_compatible`` said it can reach the node
+    qos_reason: str  #: rclpy's explanation when it cannot
+
+
+def unmatched_reason(offered: Sequence[OfferedInput], matched: int, expected_type: str) -> str:
+    """Why publishers of the input topic are not matched with the node ("" when there is no sign
+    of a problem: none unmatched, or only discovery still in progress).
+
+    A replacement for rclpy's incompatible-QoS warning, which the camera subscription cannot have
+    (see ``cam_node.camera_input``), computed from the graph once per diagnostics period.
+    """
+    if len(offered) <= matched:
+        return ""
+    for p in offered:
+        if p.topic_type != expected_type:
+            return f"{p.node} publishes {p.topic_type}, the node expects {expected_type}"
+    for p in offered:
+        if not p.qos_compatible:
+            reason = p.qos_reason.removeprefix("ERROR:").strip().rstrip(";.")
+            return f"{p.node} offers incompatible QoS ({reason or 'unknown policy'}); see qos.*"
+    return ""
+
+
 def level_and_message(
-    snap: dict, previous: dict | None, idle_for_s: float | None, publishers: int
+    snap: dict, previous: dict | None, idle_for_s: float | None, publishers: int, unmatched: str
 ) -> tuple[int, str]:
-    """OK / WARN / ERROR and a one-line summary, from this and the previous snapshot and the
-    number of camera publishers matched with the input."""
+    """OK / WARN / ERROR and a one-line summary, from this and the previous snapshot, the number
+    of camera publishers matched with the input and :func:`unmatched_reason`."""
     prev = previous or {}
     new_bad = {k: int(snap[k]) - int(prev.get(k, 0)) for k in _BAD_DROPS}
     new_out = int(snap["decisions_out"]) - int(prev.get("decisions_out", 0))
@@ -35,10 +67,10 @@ def level_and_message(
         return level, f"dropped frames: {what}; last error: {snap['last_error']}"
     if publishers == 0:
         what = "yet" if idle_for_s is None else f"for {idle_for_s:.0f} s"
-        return DIAG_WARN, (
-            f"no camera frames received {what}: no publisher on the input topic "
-            "(check the `image` remapping, input_transport and qos.reliability)"
+        why = unmatched or (
+            "no publisher on the input topic (check the `image` remapping and input_transport)"
         )
+        return DIAG_WARN, f"no camera frames received {what}: {why}"
     if idle_for_s is None:
         return DIAG_WARN, f"no camera frames received yet from {publishers} publisher(s)"
     if idle_for_s > 3.0:

@@ -23,12 +23,12 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from gapcam_msgs.msg import LaneChangeDecision
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.event_handler import PublisherEventCallbacks, QoSPublisherMatchedInfo
 from rclpy.executors import ExternalShutdownException
 from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import QoSCompatibility, qos_check_compatible
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -111,21 +111,17 @@ class CamNode(Node):
         self._last_frame_at: float | None = None
         self._prev_snapshot: dict | None = None
         self._hardware_id = ""
-        self._input_publishers = 0  #: camera publishers matched with the input (executor-owned)
+        self._unmatched = ""  #: why a publisher of the input is not matched (last period)
 
         out_img = output_qos(1)
         decision, overlay, overlay_jpeg, cam = (f"~/{name}" for name in OUTPUTS)
-        #: subscribers of each output, kept by "matched" events on the executor: the worker
-        #: reads ints per frame instead of asking the middleware, and /diagnostics shows them
-        self._subscribers = dict.fromkeys((decision, overlay, overlay_jpeg, cam), 0)
-        self._decision_topic, self._image_topics = decision, (overlay, overlay_jpeg, cam)
-        self._pub_decision = self._counted_publisher(LaneChangeDecision, decision, output_qos(10))
-        self._pub_overlay = self._counted_publisher(Image, overlay, out_img)
-        self._pub_overlay_jpeg = self._counted_publisher(CompressedImage, overlay_jpeg, out_img)
-        self._pub_cam = self._counted_publisher(Image, cam, out_img)
+        self._pub_decision = self.create_publisher(LaneChangeDecision, decision, output_qos(10))
+        self._pub_overlay = self.create_publisher(Image, overlay, out_img)
+        self._pub_overlay_jpeg = self.create_publisher(CompressedImage, overlay_jpeg, out_img)
+        self._pub_cam = self.create_publisher(Image, cam, out_img)
         self._pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, output_qos(10))
 
-        qos = image_input_qos(p["qos.reliability"], int(p["qos.depth"]))
+        qos = self._input_qos = image_input_qos(p["qos.reliability"], int(p["qos.depth"]))
         base = self.resolve_topic_name(INPUT_TOPIC)
         self._compressed = p["input_transport"] == "compressed"
         if self._compressed:
@@ -134,9 +130,8 @@ class CamNode(Node):
         else:
             self._input_topic = base
             msg_type = Image
-        self._input = CameraInput(
-            self, msg_type, self._input_topic, qos, on_publishers=self._on_input_publishers
-        )
+        self._input = CameraInput(self, msg_type, self._input_topic, qos)
+        self._input_type = f"{msg_type.__module__.split('.')[0]}/msg/{msg_type.__name__}"
         self.get_logger().info(
             f"input {self._input_topic} ({p['input_transport']}, {p['qos.reliability']}, "
             f"depth {p['qos.depth']}, taken by the worker); "
@@ -179,29 +174,35 @@ class CamNode(Node):
         self._proc.pipeline.set_cam_threshold(settings.cam_threshold)
         return SetParametersResult(successful=True)
 
-    def _counted_publisher(self, msg_type: type, topic: str, qos: Any) -> Any:
-        def matched(info: QoSPublisherMatchedInfo) -> None:
-            self._subscribers[topic] = int(info.current_count)
-            self._publish_diagnostics()  # a listener or viewer came or went: say so at once
-
-        events = PublisherEventCallbacks(matched=matched)
-        return self.create_publisher(msg_type, topic, qos, event_callbacks=events)
-
-    def _on_input_publishers(self, count: int) -> None:
-        """A camera publisher was matched or went away: say so at once (log and
-        ``/diagnostics``), not at the next period; a camera's frames can only arrive after it."""
-        gained = count > self._input_publishers
-        self._input_publishers = count
-        self.get_logger().info(
-            f"{'matched' if gained else 'lost'} a publisher of {self._input_topic}: {count} now"
-        )
-        self._publish_diagnostics()
+    def _check_input_publishers(self) -> int:
+        """Camera publishers matched with the input; logs once why others on the topic are not
+        (the warning rclpy's default QoS event handler would give; see ``cam_node.camera_input``).
+        """
+        matched = self._input.subscription.get_publisher_count()
+        offered = [
+            diagnostics.OfferedInput(
+                node=_endpoint_node(i.node_namespace, i.node_name),
+                topic_type=i.topic_type,
+                qos_compatible=compatible != QoSCompatibility.ERROR,
+                qos_reason=reason,
+            )
+            for i in self.get_publishers_info_by_topic(self._input_topic)
+            for compatible, reason in [qos_check_compatible(i.qos_profile, self._input_qos)]
+        ]
+        unmatched = diagnostics.unmatched_reason(offered, matched, self._input_type)
+        if unmatched and unmatched != self._unmatched:
+            self.get_logger().warning(
+                f"a publisher of {self._input_topic} is not matched: {unmatched}"
+            )
+        self._unmatched = unmatched
+        return matched
 
     def _publish_diagnostics(self) -> None:
         snap = self._stats.snapshot()
         idle = None if self._last_frame_at is None else time.monotonic() - self._last_frame_at
+        publishers = self._check_input_publishers()
         level, message = diagnostics.level_and_message(
-            snap, self._prev_snapshot, idle, self._input_publishers
+            snap, self._prev_snapshot, idle, publishers, self._unmatched
         )
         self._prev_snapshot = snap
         backend = self._proc.pipeline.backend
@@ -212,9 +213,12 @@ class CamNode(Node):
             backend=backend.name,
             precision=backend.precision,
             model_id=backend.model_id,
-            input_publishers=self._input_publishers,
-            decision_subscribers=self._subscribers[self._decision_topic],
-            image_subscribers=sum(self._subscribers[t] for t in self._image_topics),
+            input_publishers=publishers,
+            decision_subscribers=self._pub_decision.get_subscription_count(),
+            image_subscribers=sum(
+                pub.get_subscription_count()
+                for pub in (self._pub_overlay, self._pub_overlay_jpeg, self._pub_cam)
+            ),
         )
         header = Header(stamp=self.get_clock().now().to_msg())
         self._pub_diag.publish(
@@ -317,8 +321,10 @@ class CamNode(Node):
 
     def _publish_overlays(self, frame: convert.Frame, out) -> None:
         """Debug images only while someone looks, and at most ``overlay.max_rate_hz``."""
-        want_raw, want_jpeg, want_cam = (self._subscribers[t] > 0 for t in self._image_topics)
+        want_raw = self._pub_overlay.get_subscription_count() > 0
+        want_jpeg = self._pub_overlay_jpeg.get_subscription_count() > 0
         want_overlay = want_raw or want_jpeg
+        want_cam = self._pub_cam.get_subscription_count() > 0
         if not (want_overlay or want_cam):
             self._stats.count("overlay_skipped_no_subscriber")
             return
@@ -362,6 +368,13 @@ class CamNode(Node):
         if not self._worker.is_alive():  # else it may still read the frame: leave the buffer
             self._input.release()
         self._proc.pipeline.backend.close()
+
+
+def _endpoint_node(namespace: str, name: str) -> str:
+    """A graph endpoint's node, or "a publisher" while discovery has not named it yet."""
+    if "_UNKNOWN_" in name:  # rmw's _NODE_NAME_UNKNOWN_ / _NODE_NAMESPACE_UNKNOWN_
+        return "a publisher"
+    return f"{namespace.rstrip('/')}/{name}"
 
 
 def _received_at(item: Taken) -> float:
