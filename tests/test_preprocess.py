@@ -123,9 +123,11 @@ def test_frames_twice_the_network_size_average_a_2x2_grid_of_samples(size):
     np.testing.assert_array_equal(resize_to_input(view, SPEC, SPEC.color_order), want)
 
 
-def test_frames_under_twice_the_network_size_are_area_resized_whole():
-    img = np.random.default_rng(1).integers(0, 256, (200, 250, 3), np.uint8)  # 128x128 network
-    assert decimation_stride((250, 200), SPEC) == 1
+@pytest.mark.parametrize("size", [(250, 200), (320, 180)])  # 128x128 network
+def test_frames_under_twice_the_network_size_on_an_axis_are_area_resized_whole(size):
+    w, h = size
+    img = np.random.default_rng(1).integers(0, 256, (h, w, 3), np.uint8)
+    assert decimation_stride((w, h), SPEC) == 1
     want = cv2.resize(img, (SPEC.width, SPEC.height), interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(resize_to_input(img, SPEC, SPEC.color_order), want)
 
