@@ -23,13 +23,24 @@ apply_localhost_env(
     log_dir=Path(os.environ.get("TMPDIR", "/tmp")) / f"gapcam-test-ros-{os.getpid()}"
 )
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ros"))
-from ros_harness import DEFAULT_YAML, NodeProcess, RosHarness, node_args, wait_for  # noqa: E402
+from ros_harness import (  # noqa: E402
+    DEFAULT_YAML,
+    NodeProcess,
+    RosHarness,
+    node_args,
+    wait_for,
+    wait_node_side,
+)
 
 from gapcam.replay import bag_io  # noqa: E402
 from gapcam.replay.replay import ReplayOptions, replay_bag  # noqa: E402
 
-TOPIC = "/rear_left/image_raw"
-NS = "/rear_left"
+TOPIC = "/rear_left/image_raw"  #: the camera in the bag
+NS = "/rear_left"  #: where replay writes its decisions
+#: The live node and its player use names of their own, so that endpoints other tests of this
+#: process left on the bag's names cannot answer for them.
+LIVE_NS = "/live_vs_replay"
+LIVE_TOPIC = f"{LIVE_NS}/image_raw"
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +67,7 @@ def _play(harness, bag: Path, decisions, node: NodeProcess) -> list[int]:
 
     created = time.time()
     pub = harness.node.create_publisher(
-        Image, TOPIC, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        Image, LIVE_TOPIC, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
     )
 
     def ready() -> bool:
@@ -64,14 +75,7 @@ def _play(harness, bag: Path, decisions, node: NodeProcess) -> list[int]:
         return pub.get_subscription_count() > 0 and decisions.sub.get_publisher_count() > 0
 
     wait_for(ready, 60.0, "cam_node to match the player")
-    # and the node's side of the match (see ros_harness.Camera.wait_ready)
-    harness.diagnostics.wait_until(
-        node.name,
-        lambda v: v["input_publishers"] == "1" and v["decision_subscribers"] == "1",
-        60.0,
-        "the node's side of both matches",
-        after=created,
-    )
+    wait_node_side(harness, node, LIVE_TOPIC, decisions.topic, created)
     reader = bag_io.open_reader(bag)
     try:
         conns = [c for c in reader.connections if c.topic == TOPIC]
@@ -99,7 +103,7 @@ def test_node_fed_from_bag_decides_like_offline_replay(
 ) -> None:
     from gapcam_msgs.msg import LaneChangeDecision
 
-    decisions = harness.collect(LaneChangeDecision, f"{NS}/cam_node/decision")
+    decisions = harness.collect(LaneChangeDecision, f"{LIVE_NS}/cam_node/decision")
     overrides = {
         "max_age_s": 0.0,  # recorded stamps are old; the node must not drop them as stale
         "qos.reliability": "reliable",
@@ -107,8 +111,8 @@ def test_node_fed_from_bag_decides_like_offline_replay(
         "threads": 1,
     }
     node = NodeProcess(
-        namespace=NS,
-        args=node_args(NS, TOPIC, [DEFAULT_YAML], overrides),
+        namespace=LIVE_NS,
+        args=node_args(LIVE_NS, LIVE_TOPIC, [DEFAULT_YAML], overrides),
         log_path=tmp_path / "cam_node.log",
         env=dict(os.environ),
     ).start()

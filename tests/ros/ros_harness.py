@@ -216,6 +216,32 @@ def node_args(
     return args
 
 
+def wait_node_side(
+    ros: RosHarness,
+    node: NodeProcess,
+    camera_topic: str,
+    decision_topic: str,
+    since: float,
+    timeout: float = 60.0,
+) -> None:
+    """Until ``node`` has matched every camera publisher and decision subscriber this process's
+    graph shows (``input_publishers``, ``decision_subscribers`` on ``/diagnostics`` stamped
+    after ``since``): our side of a match says nothing about the node's, and a best-effort frame
+    or a volatile decision sent before the node's side is there is lost."""
+    cameras = ros.node.count_publishers(camera_topic)
+    listeners = ros.node.count_subscribers(decision_topic)
+    ros.diagnostics.wait_until(
+        node.name,
+        lambda v: (
+            int(v["input_publishers"]) >= cameras and int(v["decision_subscribers"]) >= listeners
+        ),
+        timeout,
+        f"input_publishers >= {cameras} and decision_subscribers >= {listeners} "
+        "(the node's side of both matches)",
+        after=since,
+    )
+
+
 @dataclass
 class Sent:
     image: np.ndarray  #: what the node should see after decoding (BGR)
@@ -275,19 +301,8 @@ class Camera:
             )
 
         wait_for(ready, timeout, f"{self.node.name} to match {self.topic}")
-        graph = self.ros.node  # ours and any others still on the topics
-        cameras = graph.count_publishers(self.pub.topic_name)
-        listeners = graph.count_subscribers(self.decisions.topic)
-        self.ros.diagnostics.wait_until(
-            self.node.name,
-            lambda v: (
-                int(v["input_publishers"]) >= cameras
-                and int(v["decision_subscribers"]) >= listeners
-            ),
-            timeout,
-            f"input_publishers >= {cameras} and decision_subscribers >= {listeners} "
-            "(the node's side of both matches)",
-            after=self._created,
+        wait_node_side(
+            self.ros, self.node, self.pub.topic_name, self.decisions.topic, self._created, timeout
         )
 
     # ---- sending ------------------------------------------------------------------------------
