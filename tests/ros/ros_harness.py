@@ -264,7 +264,7 @@ class Camera:
 
     def __post_init__(self) -> None:
         ns = self.node.name
-        self._created = time.time()  # the node's "publisher matched" status comes after this
+        self._created = time.time()  # a /diagnostics status showing our matches comes after this
         self.decisions = self.ros.collect(LaneChangeDecision, f"{ns}/decision")
         qos = RELIABLE if self.reliable_input else qos_profile_sensor_data
         if self.compressed:
