@@ -57,11 +57,12 @@ def set_opencv_threads(threads: int) -> None:
 
 
 def decimation_stride(image_size: tuple[int, int], spec: InputSpec) -> int:
-    """Stride of the strided view read before the resize (1: the whole frame is read).
+    """Stride of the strided view read before a ``linear`` or ``nearest`` resize (1: the whole
+    frame is read). An ``area`` card reads frames twice its size through the sample grid of
+    :func:`resize_to_input` instead, and smaller ones whole (their stride is 1 here anyway).
 
     ``image_size`` is (width, height). The stride is the smaller of the whole ratios
-    ``W // width`` and ``H // height``, so neither axis drops below the network size and the
-    wider axis keeps at least two samples per network pixel for the area resize to average.
+    ``W // width`` and ``H // height``, so neither axis drops below the network size.
     """
     w, h = image_size
     return max(1, min(w // spec.width, h // spec.height))

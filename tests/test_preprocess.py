@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -90,14 +92,17 @@ def test_an_rgb_view_of_message_memory_gives_the_same_input_as_a_bgr_copy():
         resize_to_input(bgr, SPEC, "YUV")
 
 
-def test_large_frames_are_read_through_a_strided_view_small_ones_whole():
+def test_linear_cards_read_large_frames_through_a_strided_view_small_ones_whole():
     assert decimation_stride((1280, 720), SPEC) == 5  # 256x144 read for 128x128
     assert decimation_stride((1920, 1080), SPEC) == 8
-    assert decimation_stride((224, 224), SPEC) == 1  # the training images: the plain area resize
+    assert decimation_stride((224, 224), SPEC) == 1  # the training images: read whole
     img = np.arange(720 * 1280 * 3, dtype=np.uint32).astype(np.uint8).reshape(720, 1280, 3)
     view = decimate(img, SPEC)
     assert view.shape == (144, 256, 3) and np.shares_memory(view, img)
     assert view[0, 0].tolist() == img[2, 2].tolist()  # block centres
+    linear = dataclasses.replace(SPEC, interpolation="linear")
+    want = cv2.resize(np.ascontiguousarray(view), (128, 128), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(resize_to_input(img, linear, linear.color_order), want)
 
 
 def _grid_average(img: np.ndarray, w: int, h: int) -> np.ndarray:
