@@ -56,6 +56,7 @@ from gapcam.node_settings import NodeSettings
 from gapcam.overlay import cam_mono8
 from gapcam.pipeline import Pipeline
 from gapcam.preprocess import decode_frame, set_opencv_threads
+from gapcam.replay.bag_io import COMPRESSED_IMAGE, IMAGE
 from gapcam.stream import StreamProcessor, overlay_size
 
 #: Smoother key: one node serves one camera.
@@ -126,12 +127,11 @@ class CamNode(Node):
         self._compressed = p["input_transport"] == "compressed"
         if self._compressed:
             self._input_topic = f"{base}{COMPRESSED_SUFFIX}"
-            msg_type = CompressedImage
+            msg_type, self._input_type = CompressedImage, COMPRESSED_IMAGE
         else:
             self._input_topic = base
-            msg_type = Image
+            msg_type, self._input_type = Image, IMAGE
         self._input = CameraInput(self, msg_type, self._input_topic, qos)
-        self._input_type = f"{msg_type.__module__.split('.')[0]}/msg/{msg_type.__name__}"
         self.get_logger().info(
             f"input {self._input_topic} ({p['input_transport']}, {p['qos.reliability']}, "
             f"depth {p['qos.depth']}, taken by the worker); "
