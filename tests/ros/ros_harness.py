@@ -358,6 +358,25 @@ class Camera:
         """Publish a hand-made (possibly broken) message as is."""
         self.pub.publish(msg)
 
+    def publish_one_by_one(self, msgs: list[Any], diagnostics: Diagnostics) -> dict[str, Any]:
+        """Publish hand-made (possibly broken) messages as they are, each once the node has taken
+        the one before (its ``frames_in`` counts it), so the node's newest-frame take never
+        merges two of them, however slow the machine. The node must have nothing of ours in
+        flight. Returns the node's status that counted the last one.
+        """
+        taken = int(self.wait_accounting(diagnostics)["frames_in"])
+        status: dict[str, Any] = {}
+        for msg in msgs:
+            self.publish_raw(msg)
+            taken += 1
+            status = diagnostics.wait_until(
+                self.node.name,
+                lambda v, n=taken: int(v["frames_in"]) >= n,
+                timeout=10.0,
+                what=f"frames_in >= {taken}",
+            )
+        return status
+
     def decision_for(self, stamp: int) -> LaneChangeDecision | None:
         for d in self.decisions.msgs:
             if d.header.stamp.sec * 1_000_000_000 + d.header.stamp.nanosec == stamp:
@@ -389,7 +408,13 @@ class Camera:
         return [s for s in got if s in ours]
 
     def wait_accounting(self, diagnostics: Diagnostics) -> dict[str, str]:
-        """The node's ``/diagnostics`` once every frame it took is decided or counted as dropped."""
+        """The node's ``/diagnostics`` once every frame it took is decided or counted as dropped.
+
+        ``frames_in`` counts every frame of ours the node saw or missed: a frame a newer one
+        replaced, in the node's reader or before it, shows as a gap in the publisher's sequence
+        numbers, counted as ``superseded``. So across a test that waited for the decision of its
+        last frame, ``frames_in`` grows by exactly the number of frames it sent.
+        """
         diag = diagnostics.wait_until(
             self.node.name,
             lambda v: int(v["frames_in"]) == int(v["decisions_out"]) + int(v["drops_total"]),

