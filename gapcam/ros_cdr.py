@@ -1,4 +1,5 @@
-"""Reading ``sensor_msgs/Image`` and ``sensor_msgs/CompressedImage`` straight from their CDR bytes.
+"""Reading ``sensor_msgs/Image`` and ``sensor_msgs/CompressedImage`` straight from their CDR bytes,
+and writing the node's outputs (:class:`CdrWriter`) without building rclpy messages first.
 
 A subscription created with ``raw=True`` hands the node the serialized message (``bytes``) instead
 of a Python message object. Deserializing a 1280x720 image into an rclpy message copies its
@@ -170,11 +171,13 @@ def parse_compressed_image(buf: bytes | bytearray | memoryview) -> CdrCompressed
     return CdrCompressedImage(header, fmt, r.byte_sequence())
 
 
-# ---- writing: the node's image outputs, serialized once ------------------------------------------
+# ---- writing: the node's outputs, serialized once ------------------------------------------------
 
 
-class _Writer:
-    """Little-endian CDR of the fields before a message's byte sequence (the small part)."""
+class CdrWriter:
+    """Little-endian plain CDR (XCDR1), field by field in declaration order, as rmw_fastrtps
+    writes it; for ``Publisher.publish(bytes)``. The caller knows the message's layout (the
+    node's ``convert`` module), this class only the encoding of each kind of field."""
 
     def __init__(self) -> None:
         self.buf = bytearray(b"\x00\x01\x00\x00")  # little-endian plain CDR, no options
@@ -190,13 +193,39 @@ class _Writer:
         self._align(4)
         self.buf += struct.pack("<i", v)
 
+    def uint16(self, v: int) -> None:
+        self._align(2)
+        self.buf += struct.pack("<H", v)
+
     def uint8(self, v: int) -> None:
         self.buf.append(v)
+
+    def boolean(self, v: bool) -> None:
+        self.buf.append(1 if v else 0)
+
+    def float32(self, v: float) -> None:
+        self._align(4)
+        self.buf += struct.pack("<f", v)
 
     def string(self, s: str) -> None:
         raw = s.encode("utf-8") + b"\x00"
         self.uint32(len(raw))
         self.buf += raw
+
+    def strings(self, values: list[str]) -> None:
+        """A ``string[]``: the count, then each string."""
+        self.uint32(len(values))
+        for v in values:
+            self.string(v)
+
+    def float32s(self, values: list[float]) -> None:
+        """A ``float32[]``: the count, then the values."""
+        self.uint32(len(values))
+        self.buf += struct.pack(f"<{len(values)}f", *values)
+
+    def done(self) -> bytes:
+        """The message as written."""
+        return bytes(self.buf)
 
     def header(self, header: CdrHeader) -> None:
         self.int32(header.sec)
@@ -221,7 +250,7 @@ def serialize_image(header: CdrHeader, encoding: str, image: np.ndarray) -> byte
     if image.dtype != np.uint8 or image.ndim not in (2, 3):
         raise ValueError(f"expected a uint8 (H, W[, C]) image, got {image.dtype} {image.shape}")
     height, width = image.shape[:2]
-    w = _Writer()
+    w = CdrWriter()
     w.header(header)
     w.uint32(height)
     w.uint32(width)
@@ -233,7 +262,7 @@ def serialize_image(header: CdrHeader, encoding: str, image: np.ndarray) -> byte
 
 def serialize_compressed_image(header: CdrHeader, fmt: str, data: np.ndarray | bytes) -> bytes:
     """A ``sensor_msgs/CompressedImage`` serialized, as :func:`serialize_image`."""
-    w = _Writer()
+    w = CdrWriter()
     w.header(header)
     w.string(fmt)
     return w.with_bytes(np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data)

@@ -11,14 +11,18 @@ import cv2
 import numpy as np
 import pytest
 from cam_node import convert
+from gapcam_msgs.msg import LaneChangeDecision
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
+from gapcam.decision import SmoothedDecision
 from gapcam.errors import ImageDecodeError
 from gapcam.model_card import InputSpec
+from gapcam.pipeline import FrameResult
 from gapcam.preprocess import decode_frame
 from gapcam.ros_cdr import CdrHeader
 from gapcam.ros_image import BYTES_PER_PIXEL, encode_bgr, image_to_bgr
+from gapcam.stream import FrameOutput
 
 RNG = np.random.default_rng(7)
 
@@ -135,6 +139,50 @@ def test_image_outputs_are_what_rclpy_would_serialize(header: CdrHeader, size) -
     ours = convert.jpeg_cdr(header, bgr, 80)
     assert deserialize_message(ours, CompressedImage) == msg
     assert len(ours) == len(serialize_message(msg))
+
+
+def _output(classes: tuple[str, ...], label: str, box, model_id: str) -> FrameOutput:
+    """A frame output with the given classes, decision and box (the values are arbitrary)."""
+    n = len(classes)
+    probs = RNG.dirichlet(np.ones(n)).astype(np.float32)
+    smoothed = tuple(float(p) for p in RNG.dirichlet(np.ones(n)))
+    result = FrameResult(
+        classes=classes,
+        probabilities=probs,
+        logits=np.log(probs),
+        class_index=int(np.argmax(probs)),
+        cam=np.zeros((7, 7), np.float32),
+        cam_class=classes[0],
+        box=box,
+        image_size=(640, 480),
+    )
+    decision = SmoothedDecision(label, smoothed[classes.index(label)], smoothed, False)
+    return FrameOutput("c", 0, "cam", result, decision, model_id)
+
+
+_OUTPUTS = [
+    _output(("blocked", "free", "undefined"), "free", [10, 20, 110, 220], "lane@ce9394ca/fp32"),
+    _output(("blocked", "free", "undefined"), "undefined", None, ""),
+    _output(("a",), "a", [0, 0, 1, 1], "m"),  # one class, one-byte strings: every alignment
+    _output(tuple(f"class_{i}" * (i % 4) for i in range(1000)), "class_7" * 3, None, "imagenet"),
+    _output(("grüne Ampel", "rot"), "rot", [1, 2, 3, 4], "ünïcode@0/int8/tensorrt"),
+]
+
+
+@pytest.mark.parametrize("header", _HEADERS)
+@pytest.mark.parametrize("out", _OUTPUTS)
+@pytest.mark.parametrize("latency_ms", [0.0, 12.345678])
+def test_the_decision_is_what_rclpy_would_serialize(header, out, latency_ms) -> None:
+    """The node publishes :func:`convert.decision_cdr`; it must read back as the message
+    :func:`convert.decision_msg` builds (through rclpy's own serializer: float32 rounding and
+    uninitialised padding aside), with the same length."""
+    ours = convert.decision_cdr(header, out, latency_ms)
+    msg = convert.decision_msg(convert.header_msg(header), out, latency_ms)
+    theirs = serialize_message(msg)
+    assert len(ours) == len(theirs)
+    assert deserialize_message(ours, LaneChangeDecision) == deserialize_message(
+        theirs, LaneChangeDecision
+    )
 
 
 def test_image_outputs_refuse_the_wrong_shape() -> None:

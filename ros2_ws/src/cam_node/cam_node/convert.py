@@ -25,6 +25,7 @@ from gapcam.model_card import InputSpec
 from gapcam.preprocess import decode_frame
 from gapcam.ros_cdr import (
     CdrHeader,
+    CdrWriter,
     parse_compressed_image,
     parse_header,
     parse_image,
@@ -98,6 +99,36 @@ def decision_msg(header: Header, out: FrameOutput, latency_ms: float) -> LaneCha
     msg.header = header
     msg.cam_box = RegionOfInterest(**roi_fields(out.result.box))
     return msg
+
+
+def decision_cdr(header: CdrHeader, out: FrameOutput, latency_ms: float) -> bytes:
+    """:func:`decision_msg` serialized, byte for byte as rclpy would serialize it, for
+    ``Publisher.publish(bytes)``: what the node publishes on every frame.
+
+    Why: building the rclpy message runs a type check in every field setter, and publishing it
+    converts it to a C message first (``convert_from_py``), which rmw then serializes; this
+    writes the CDR bytes once (README "Performance"). The fields are written in the order of
+    ``LaneChangeDecision.msg``; the test compares the bytes with ``serialize_message``.
+    """
+    f = decision_fields(out)
+    box = roi_fields(out.result.box)
+    w = CdrWriter()
+    w.header(header)
+    w.uint16(f["decision"])
+    w.uint16(f["raw_decision"])
+    w.string(f["decision_label"])
+    w.strings(f["class_names"])
+    w.float32s(f["probabilities"])
+    w.float32s(f["smoothed_probabilities"])
+    w.float32(f["confidence"])
+    w.uint32(box["x_offset"])  # sensor_msgs/RegionOfInterest, in its declaration order
+    w.uint32(box["y_offset"])
+    w.uint32(box["height"])
+    w.uint32(box["width"])
+    w.boolean(box["do_rectify"])
+    w.string(f["model_id"])
+    w.float32(float(latency_ms))
+    return w.done()
 
 
 def bgr_image_cdr(header: CdrHeader, image: np.ndarray) -> bytes:

@@ -293,19 +293,18 @@ class CamNode(Node):
         except ImageDecodeError as exc:
             self._drop_bad_frame(exc)
             return
-        header = convert.header_msg(frame.header)
-        self._hardware_id = header.frame_id
+        self._hardware_id = frame.header.frame_id
         out = self._proc.process(
             _CAMERA,
             frame.image,
             stamp,
-            header.frame_id,
+            frame.header.frame_id,
             received_at,
             order=frame.order,
             frame_size=frame.frame_size,
         )
         latency_ms = (time.perf_counter() - received_at) * 1e3
-        self._pub_decision.publish(convert.decision_msg(header, out, latency_ms))
+        self._pub_decision.publish(convert.decision_cdr(frame.header, out, latency_ms))
         now_ns = self.get_clock().now().nanoseconds
         self._stats.decision_out(
             latency_ms, (now_ns - stamp) / 1e6 if stamp else latency_ms, out.decision.label
