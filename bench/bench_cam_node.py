@@ -19,6 +19,10 @@ synthetic frames from this process at the camera rate with fresh stamps, and pri
   :meth:`~gapcam.stream.StreamProcessor.render` for the share of frames the node drew an
   overlay for (its ``overlays_rendered`` counter). The ratio is what ROS, DDS and message
   conversion cost.
+* where the node's CPU goes, per decided frame and thread group (``/proc/<pid>/task``): the
+  worker (named ``cam_node_worker`` for this, and for ``top -H`` and ``perf``), Fast DDS's own
+  threads (``dds.*``: shared-memory receive and reassembly of the 2.7 MB frames), the executor;
+  and the worker's CPU beyond the core alone at the camera rate (take, header, publish).
 
 ``--pin`` pins each node to a core of its own (``cpu_affinity``: left CPU 0, right CPU 1) and the
 core-alone loop to CPU 0 like the left node, to see what pinning buys; by default the OS
@@ -59,6 +63,31 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+#: how the node's CPU is split: its worker (take, decide, publish; with the OpenCV pool threads
+#: it starts, which inherit its name), the middleware's threads (Fast DDS names them ``dds.*``:
+#: receiving from shared memory, reassembling, events), the rest (the executor: timers,
+#: parameters, diagnostics)
+THREAD_GROUPS = ("worker", "DDS", "executor+other")
+
+
+def _thread_cpu_s(pid: int, worker: str) -> dict[str, float]:
+    """CPU seconds of a process's live threads by :data:`THREAD_GROUPS` (a thread that ended
+    since is not counted: the node starts none while it runs)."""
+    out = dict.fromkeys(THREAD_GROUPS, 0.0)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended just now
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        group = (
+            "worker" if comm == worker else "DDS" if comm.startswith("dds.") else THREAD_GROUPS[2]
+        )
+        out[group] += (int(fields[11]) + int(fields[12])) / _TICKS
+    return out
+
+
 def _frames(size: tuple[int, int], n: int = 4) -> list[np.ndarray]:
     from gapcam.synth import render_scene
 
@@ -97,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.lower().split("x"))
 
+    from cam_node.os_thread import WORKER_THREAD
     from cam_node.ros_env import apply_localhost_env
 
     env = apply_localhost_env()
@@ -206,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                 with lock:
                     n0 = {s: len(recv[s]) for s in sides}
                 cpu0 = {s: _cpu_s(procs[s].pid) for s in sides}
+                threads0 = {s: _thread_cpu_s(procs[s].pid, WORKER_THREAD) for s in sides}
                 self_cpu0 = time.process_time()
             if time.monotonic() >= t_end:
                 break
@@ -219,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                     sent[side].append(stamp)
             i += 1
         cpu1 = {s: _cpu_s(procs[s].pid) for s in sides}
+        threads1 = {s: _thread_cpu_s(procs[s].pid, WORKER_THREAD) for s in sides}
         self_cpu = time.process_time() - self_cpu0
         time.sleep(1.5)  # the last decisions and a diagnostics status arrive
         with lock:
@@ -340,6 +372,15 @@ def main(argv: list[str] | None = None) -> int:
             f"    node CPU per decided frame {cpu_ms:.1f} ms vs core alone {core_cpu_ms:.1f} ms "
             f"CPU ({core_wall_ms:.1f} ms wall): ratio {cpu_ms / core_cpu_ms:.2f}; vs core alone "
             f"at {args.rate:g} Hz {paced_cpu_ms:.1f} ms: ratio {cpu_ms / paced_cpu_ms:.2f}"
+        )
+        split = {
+            g: (threads1[side][g] - threads0[side][g]) * 1e3 / max(1, n_dec) for g in THREAD_GROUPS
+        }
+        print(
+            "    of which, per decided frame: "
+            + ", ".join(f"{g} threads {ms:.2f} ms" for g, ms in split.items())
+            + f"; worker beyond the core alone at {args.rate:g} Hz: "
+            f"{split['worker'] - paced_cpu_ms:+.2f} ms"
         )
     print(f"  camera simulator (this process) CPU: {self_cpu / args.duration:.0%} of one core")
     return 0

@@ -44,6 +44,19 @@ def test_decisions_carry_the_input_header_and_match_the_core(cam: Camera) -> Non
     assert cam.verify() == len(stamps)
 
 
+def test_the_worker_thread_is_named_for_profilers(cam: Camera) -> None:
+    """``top -H``, ``perf`` and bench/bench_cam_node.py tell the worker from DDS's threads."""
+    from pathlib import Path
+
+    from cam_node.os_thread import WORKER_THREAD
+
+    tasks = Path(f"/proc/{cam.node.proc.pid}/task").iterdir()
+    names = [(t / "comm").read_text().strip() for t in tasks]
+    # OpenCV starts its pool threads from the worker (the name is inherited): they do its work
+    assert names.count(WORKER_THREAD) >= 1, names
+    assert any(n.startswith("dds.") for n in names), names  # the bench's "DDS" group
+
+
 @pytest.mark.parametrize("encoding", SUPPORTED_ENCODINGS)
 def test_every_encoding_with_row_padding(cam: Camera, encoding: str) -> None:
     pad = 0 if encoding == "bgr8" else 8  # padded rows (step > width * bpp) everywhere else

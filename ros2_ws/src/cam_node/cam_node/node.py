@@ -35,6 +35,7 @@ from std_msgs.msg import Header
 from cam_node import convert, diagnostics
 from cam_node.camera_input import CameraInput, Taken
 from cam_node.cpu_affinity import parse_cpu_list, pin_process, require_available
+from cam_node.os_thread import WORKER_THREAD, set_os_thread_name
 from cam_node.params import BY_NAME, PARAMS, descriptor
 from cam_node.paths import resolve_model
 from cam_node.qos import image_input_qos, output_qos
@@ -144,7 +145,7 @@ class CamNode(Node):
         self._diag_timer = self.create_timer(
             self._settings.diagnostics_period_s, self._publish_diagnostics
         )
-        self._worker = threading.Thread(target=self._work, name="cam_node_worker", daemon=True)
+        self._worker = threading.Thread(target=self._work, name=WORKER_THREAD, daemon=True)
         self._worker.start()
         if self._cpus:  # last: every thread of the process exists now, later ones inherit it
             pin_process(self._cpus)
@@ -237,6 +238,7 @@ class CamNode(Node):
     # ---- worker side: decode, infer, publish ---------------------------------------------
 
     def _work(self) -> None:
+        set_os_thread_name(WORKER_THREAD)  # for top -H, perf and the bench's CPU breakdown
         while True:
             try:
                 item = self._input.take_newest()
