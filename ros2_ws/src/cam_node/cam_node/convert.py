@@ -94,7 +94,10 @@ def header_msg(header: CdrHeader) -> Header:
 
 
 def decision_msg(header: Header, out: FrameOutput, latency_ms: float) -> LaneChangeDecision:
-    """``gapcam_msgs/LaneChangeDecision`` for one frame; the input header is copied as is."""
+    """``gapcam_msgs/LaneChangeDecision`` for one frame; the input header is copied as is.
+
+    The rclpy message of what :func:`decision_cdr` writes (the node publishes that): the
+    reference the tests compare it with, and the way for tools that want a message object."""
     msg = LaneChangeDecision(**{**decision_fields(out), "latency_ms": float(latency_ms)})
     msg.header = header
     msg.cam_box = RegionOfInterest(**roi_fields(out.result.box))
@@ -102,7 +105,8 @@ def decision_msg(header: Header, out: FrameOutput, latency_ms: float) -> LaneCha
 
 
 def decision_cdr(header: CdrHeader, out: FrameOutput, latency_ms: float) -> bytes:
-    """:func:`decision_msg` serialized, byte for byte as rclpy would serialize it, for
+    """:func:`decision_msg` serialized as rclpy would serialize it (same length and fields; the
+    alignment padding, which rclpy leaves uninitialised, is zero here), for
     ``Publisher.publish(bytes)``: what the node publishes on every frame.
 
     Why: building the rclpy message runs a type check in every field setter, and publishing it

@@ -10,7 +10,6 @@ per-frame work from what DDS and the executor cost.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 _PR_SET_NAME = 15  #: prctl(2) option; the kernel keeps 15 bytes of the name
 MAX_NAME_BYTES = 15
@@ -21,11 +20,8 @@ WORKER_THREAD = "cam_node_worker"
 def set_os_thread_name(name: str) -> bool:
     """Name the calling thread (cut to 15 bytes); ``False`` where ``prctl`` is unavailable (not
     Linux), which changes nothing else."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
     try:
-        prctl = ctypes.CDLL(libc_name, use_errno=True).prctl
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # libc, already in the process
     except (OSError, AttributeError):
         return False
     raw = name.encode("utf-8")[:MAX_NAME_BYTES]
