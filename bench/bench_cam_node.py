@@ -57,10 +57,15 @@ SIDES = ("rear_left", "rear_right")
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (fields 14 and 15 of /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _stat_cpu_s(stat: str) -> float:
+    """User + system CPU seconds in the text of a ``/proc`` ``stat`` file (fields 14 and 15)."""
+    fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads, ended ones too."""
+    return _stat_cpu_s(Path(f"/proc/{pid}/stat").read_text())
 
 
 #: how the node's CPU is split: its worker (take, decide, publish; with the OpenCV pool threads
@@ -80,11 +85,10 @@ def _thread_cpu_s(pid: int, worker: str) -> dict[str, float]:
         except OSError:  # the thread ended just now
             continue
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat.rsplit(")", 1)[1].split()
         group = (
             "worker" if comm == worker else "DDS" if comm.startswith("dds.") else THREAD_GROUPS[2]
         )
-        out[group] += (int(fields[11]) + int(fields[12])) / _TICKS
+        out[group] += _stat_cpu_s(stat)
     return out
 
 
